@@ -1,0 +1,62 @@
+# Every target installs what it needs from nothing: Debian packages, then the Python venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+GATEWAYS ?= 1
+INVENTORY ?= testbed/inventory.py
+APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
+
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status
+
+help:
+	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
+	@echo "make test          every test: unit, then end-to-end on the local fleet (needs root)"
+	@echo "make testbed-up    boot the local fleet (GATEWAYS=N for more gateways)"
+	@echo "make testbed-down  stop the fleet and leave nothing behind"
+	@echo "make lint          ruff"
+
+# Debian packages, installed only when missing (the control machine; needs root).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: requirements/control.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/control.lock
+	touch $@
+
+venv: deps $(VENV)/.installed
+
+demo: venv
+	$(PY) -m testbed up --gateways $(GATEWAYS)
+	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py
+
+deploy: venv
+	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py
+
+test: venv
+	$(PY) -m pytest -ra
+
+test-unit: venv
+	$(PY) -m pytest -ra tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+testbed-up: venv
+	$(PY) -m testbed up --gateways $(GATEWAYS)
+
+testbed-down: venv
+	$(PY) -m testbed down
+
+testbed-status: venv
+	$(PY) -m testbed status

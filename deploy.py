@@ -1,0 +1,35 @@
+"""Deploy the HX LiteLLM gateway: `pyinfra inventory.py deploy.py`.
+
+Each step is a task file under tasks/, run in the seed's order. The data is checked before any
+host is touched (hxops.plan); a host that fails a pre-check gets no further operations, the other
+hosts go on.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pyinfra import host, local  # noqa: E402
+
+from hxops import plan  # noqa: E402
+
+TASKS = (
+    "precheck",  # binaries, then the identity guard
+    "preflight",  # OS, Python, disk, port
+    "packages",
+    "layout",  # user, group, directories
+    "venv",
+    "backends",  # connectivity from the gateway host
+    "config",  # config.yaml and the master key's environment file
+    "unit",
+    "scripts",
+    "service",
+    # "validate" joins with the validation issue
+)
+
+host_plan = plan.for_host(host)
+for task in TASKS:
+    if host_plan.stopped:
+        break
+    local.include(f"./tasks/{task}.py")

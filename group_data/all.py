@@ -1,0 +1,73 @@
+"""The production fleet as data: every gateway deploy reads these names (host data may override).
+
+Adding a model is one entry in `models`; adding a backend is one entry in `backends`; a
+load-balanced name is one entry in `model_groups`. `hxgw.catalogue` checks all of it before any
+host is touched.
+"""
+
+# Layout on the gateway host (the seed's paths).
+base_dir = "/opt/HX-Infrastructure-/api-gateway"
+service_user = "hx-gateway"
+listen_host = "0.0.0.0"
+port = 4000
+num_workers = 1
+
+# Exact pin; the full dependency set is locked with hashes in requirements/gateway.lock.
+litellm_version = "1.108.7"
+# "wheelhouse": the control machine builds the wheels and ships them (hosts need no internet);
+# "index": hosts install from their configured package index.
+install_source = "wheelhouse"
+
+# An unreachable backend or a model not pulled there is a warning unless this is True.
+backend_check_strict = False
+# Validation: models on an unreachable backend count as degraded unless this is True.
+validation_strict = False
+
+backends = [
+    {"name": "llm-01", "url": "http://192.168.10.29:11434"},
+    {"name": "llm-02", "url": "http://192.168.10.28:11434"},
+    {"name": "orc", "url": "http://192.168.10.31:11434"},
+]
+
+models = [
+    # Embeddings (orc)
+    {
+        "name": "emb-premium",
+        "backend": "orc",
+        "model": "mxbai-embed-large",
+        "mode": "embedding",
+        "dims": 1024,
+    },
+    {"name": "emb-perf", "backend": "orc", "model": "nomic-embed-text", "mode": "embedding", "dims": 768},
+    {"name": "emb-light", "backend": "orc", "model": "all-minilm", "mode": "embedding", "dims": 384},
+    # Chat (llm-01)
+    {"name": "llm01-llama3.2-3b", "backend": "llm-01", "model": "llama3.2:3b", "mode": "chat"},
+    {"name": "llm01-qwen3-1.7b", "backend": "llm-01", "model": "qwen3:1.7b", "mode": "chat"},
+    {
+        "name": "llm01-mistral-small3.2",
+        "backend": "llm-01",
+        "model": "mistral-small3.2:latest",
+        "mode": "chat",
+        "timeout": 300,
+    },
+    # Chat (llm-02)
+    {"name": "llm02-phi3", "backend": "llm-02", "model": "phi3:latest", "mode": "chat"},
+    {"name": "llm02-gemma2-2b", "backend": "llm-02", "model": "gemma2:2b", "mode": "chat"},
+]
+
+# A group is one model name load-balanced over its members (in LiteLLM: model_list entries that
+# share a model_name). The seed's `router_settings.model_group` does not exist in LiteLLM.
+model_groups = [
+    {"name": "hx-chat", "members": ["llm01-llama3.2-3b", "llm02-phi3", "llm02-gemma2-2b"]},
+    {"name": "hx-chat-fast", "members": ["llm01-qwen3-1.7b"]},
+    {"name": "hx-chat-premium", "members": ["llm01-mistral-small3.2"]},
+]
+
+# LiteLLM router settings (real Router() arguments only; unknown keys are silently dropped).
+router_settings = {
+    "routing_strategy": "simple-shuffle",
+    "num_retries": 2,
+    "timeout": 300,
+    "allowed_fails": 3,
+    "cooldown_time": 30,
+}

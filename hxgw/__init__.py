@@ -1,0 +1,1 @@
+"""Pure logic of the HX gateway deploy: no pyinfra imports, unit-testable."""

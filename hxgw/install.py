@@ -1,0 +1,56 @@
+"""The shell that installs one venv release on a gateway host, from a shipped wheelhouse or an index.
+
+A release goes into its own directory (venvs/<release>) and is marked complete only at the end,
+so an interrupted install is redone, never half-used; the `venv` symlink is switched afterwards
+by the deploy, so the running service keeps its venv until the restart.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+# LiteLLM would otherwise fetch its model cost map from the internet on import.
+OFFLINE_ENV = "LITELLM_LOCAL_MODEL_COST_MAP=True"
+
+
+def install_script(
+    release_id: str,
+    venv_dir: str,
+    lock: str,
+    wheelhouse_tar: str | None,
+    work_dir: str,
+    installer: str = "uv",
+) -> str:
+    """One `sh -e` script; `wheelhouse_tar=None` installs from the host's package index."""
+    q = shlex.quote
+    venv, work = q(venv_dir), q(work_dir)
+    lines = ["set -e", f"rm -rf {venv} {work}", f"mkdir -p {work}"]
+    if wheelhouse_tar:
+        lines.append(f"tar -xf {q(wheelhouse_tar)} -C {work}")
+        lock_path = f"{work}/gateway.lock"
+        sources = f"--no-index --find-links {work}"
+    else:
+        lock_path = q(lock)
+        sources = ""
+    if installer == "uv" and wheelhouse_tar:
+        # uv ships as a wheel; a wheel is a zip, so python3 itself unpacks the binary.
+        lines += [
+            f"python3 -m zipfile -e {work}/uv-*.whl {work}/uv",
+            f'uv=$(ls {work}/uv/uv-*.data/scripts/uv) && chmod 755 "$uv"',
+            f'"$uv" venv --quiet --python /usr/bin/python3 {venv}',
+            f'"$uv" pip install --quiet --python {venv}/bin/python --no-cache --offline '
+            f"{sources} --require-hashes -r {lock_path}",
+        ]
+    else:
+        lines += [
+            f"python3 -m venv {venv}",
+            f"{venv}/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "
+            f"{sources} --require-hashes -r {lock_path}".replace("  ", " "),
+        ]
+    lines += [
+        # Smoke test: a broken dependency set fails here, not at the service's start.
+        f"{OFFLINE_ENV} {venv}/bin/litellm --version",
+        f"echo {q(release_id)} > {venv}/.hx-release",
+        f"rm -rf {work}" + (f" {q(wheelhouse_tar)}" if wheelhouse_tar else ""),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""pyinfra glue of the HX gateway deploy: facts, per-host plan state, the wheelhouse."""

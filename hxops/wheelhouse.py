@@ -1,0 +1,113 @@
+"""The wheelhouse: every wheel a gateway's venv needs, built on the control machine.
+
+Gateway hosts may have no route to a package index (the local fleet has none), so the control
+machine downloads the hash-locked wheels for the target's Python and platform once, packs them
+with the lock file and uv's wheel into one tar, and the deploy ships that tar only when the host
+lacks the release. A release is named by what shapes it (lock files, Python, machine), so the
+same release is never built or installed twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GATEWAY_LOCK = REPO / "requirements" / "gateway.lock"
+INSTALLER_LOCK = REPO / "requirements" / "installer.lock"
+CACHE = Path(os.environ.get("HX_WHEELHOUSE_CACHE", Path.home() / ".cache" / "hx-gateway" / "wheelhouse"))
+# Oldest glibc first: pip only takes wheels whose platform tag is listed, so list every
+# manylinux level up to the target's glibc.
+MANYLINUX_MINORS = (5, 12, 17, 24, 27, 28, 31, 34, 35, 36, 38, 39, 40, 41)
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    python: str  # "3.11"
+    machine: str  # "x86_64"
+    glibc: str  # "2.36"
+
+    @property
+    def tar_path(self) -> Path:
+        return CACHE / f"wheelhouse-{self.id}.tar"
+
+
+def release_for(python: tuple[int, ...], machine: str, glibc: str) -> Release:
+    digest = hashlib.sha256()
+    for lock in (GATEWAY_LOCK, INSTALLER_LOCK):
+        digest.update(lock.read_bytes())
+    py = f"{python[0]}.{python[1]}"
+    digest.update(f"|{py}|{machine}|{glibc}".encode())
+    return Release(digest.hexdigest()[:16], py, machine, glibc)
+
+
+def platform_tags(machine: str, glibc: str) -> list[str]:
+    major, _, minor = glibc.partition(".")
+    if major != "2" or not minor.isdigit():
+        raise RuntimeError(f"cannot build wheels for glibc {glibc!r}: only glibc 2.x hosts are supported")
+    tags = [f"manylinux_2_{m}_{machine}" for m in MANYLINUX_MINORS if m <= int(minor)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    tags += [f"{name}_{machine}" for m, name in legacy.items() if m <= int(minor)]
+    return tags + [f"linux_{machine}"]
+
+
+def ensure_built(release: Release, log=print) -> Path:
+    """Build the release's tar once; concurrent deploys wait on one lock instead of racing."""
+    if release.tar_path.exists():
+        return release.tar_path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if release.tar_path.exists():
+            return release.tar_path
+        log(f"building wheelhouse {release.id} for Python {release.python} on {release.machine} ...")
+        work = CACHE / f"build-{release.id}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(work),
+            "--python-version",
+            release.python,
+            "--implementation",
+            "cp",
+            "-r",
+            str(GATEWAY_LOCK),
+            "-r",
+            str(INSTALLER_LOCK),
+        ]
+        for tag in platform_tags(release.machine, release.glibc):
+            cmd += ["--platform", tag]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+            raise RuntimeError(
+                "could not download the gateway's wheels (needs PyPI from the control machine, "
+                "or set install_source='index' to install on the hosts):\n" + "\n".join(errors[-5:])
+            )
+        shutil.copy(GATEWAY_LOCK, work / "gateway.lock")
+        partial = release.tar_path.with_suffix(".partial")
+        # Uncompressed: wheels are zip files already, and tar -x of a plain tar is fastest.
+        with tarfile.open(partial, "w") as tar:
+            for path in sorted(work.iterdir()):
+                tar.add(path, arcname=path.name)
+        partial.replace(release.tar_path)
+        shutil.rmtree(work, ignore_errors=True)
+        return release.tar_path

@@ -1,0 +1,20 @@
+"""Step 9: the operators' service scripts start.sh, stop.sh and status.sh (the seed's HX standard)."""
+
+import posixpath
+
+from pyinfra import host
+from pyinfra.operations import files
+
+from hxops import paths, plan
+
+settings = plan.for_host(host).settings
+for script in ("start.sh", "stop.sh", "status.sh"):
+    files.template(
+        name=f"Service script {script}",
+        src=paths.template(f"{script}.j2"),
+        dest=posixpath.join(settings.scripts_dir, script),
+        user="root",
+        group="root",
+        mode="755",
+        settings=settings,
+    )

@@ -1,0 +1,50 @@
+"""Step 5: the venv with the pinned litellm[proxy], from the hash-checked lock in the repo.
+
+The control machine builds the wheelhouse for the host's Python and platform (hosts need no
+internet) and ships it only when the host lacks this release; `install_source: index` installs
+from the host's own package index instead. uv installs; pip is the fallback.
+"""
+
+import posixpath
+
+from pyinfra import host
+from pyinfra.operations import files, server
+
+from hxgw.install import install_script
+from hxops import plan, wheelhouse
+
+host_plan = plan.for_host(host)
+settings, facts, release = host_plan.settings, host_plan.facts, host_plan.release
+venv_dir = posixpath.join(settings.venv_root, release.id)
+installer = host.data.get("installer", "uv")
+
+if release.id not in facts["releases"]:
+    work_dir = posixpath.join(settings.gateway_dir, f".install-{release.id}")
+    if settings.install_source == "wheelhouse":
+        local_tar = wheelhouse.ensure_built(release)
+        remote_tar = posixpath.join(settings.gateway_dir, f"wheelhouse-{release.id}.tar")
+        files.put(
+            name=f"Ship the wheelhouse of release {release.id}",
+            src=str(local_tar),
+            dest=remote_tar,
+            mode="600",
+        )
+        lock = None
+    else:
+        remote_tar = None
+        lock = posixpath.join(settings.gateway_dir, f"gateway-{release.id}.lock")
+        files.put(name="Upload the hash-locked requirements", src=str(wheelhouse.GATEWAY_LOCK), dest=lock)
+    server.shell(
+        name=f"Install litellm {settings.litellm_version} into venvs/{release.id} ({installer})",
+        commands=[install_script(release.id, venv_dir, lock, remote_tar, work_dir, installer)],
+    )
+
+host_plan.restart_triggers.append(
+    files.link(
+        name=f"Activate venv release {release.id}",
+        path=settings.venv_link,
+        target=venv_dir,
+        user="root",
+        group="root",
+    )
+)

@@ -1,0 +1,1 @@
+"""The local fleet: real machines and fake Ollama backends on this VM, nowhere else."""

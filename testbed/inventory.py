@@ -1,0 +1,39 @@
+"""pyinfra inventory of the running local fleet: `pyinfra testbed/inventory.py deploy.py`.
+
+Hosts and addresses come from the fleet's state file, so this follows `--gateways N` and
+HX_TESTBED_NET. Host data points the deploy at the fleet's fake Ollama backends instead of
+production's 192.168.10.x.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from testbed import fleet  # noqa: E402
+
+_machines = fleet.load_machines()
+if not _machines:
+    raise RuntimeError("the local fleet is not up: run `make testbed-up` (python -m testbed up) first")
+
+_ssh = {
+    "ssh_user": "root",
+    "ssh_key": str(fleet.SSH_KEY),
+    "ssh_known_hosts_file": "/dev/null",
+    "ssh_strict_host_key_checking": "no",
+    "ssh_connect_retries": 2,
+}
+_backends = [
+    {"name": m.name, "url": f"http://{m.address}:{fleet.OLLAMA_PORT}"}
+    for m in _machines
+    if m.role == "backend"
+]
+
+gateways = [
+    (m.name, {**_ssh, "ssh_hostname": m.address, "gateway_ip": m.address, "backends": _backends})
+    for m in _machines
+    if m.role == "gateway"
+]
+_lbs = [(m.name, {**_ssh, "ssh_hostname": m.address}) for m in _machines if m.role == "loadbalancer"]
+if _lbs:
+    loadbalancers = _lbs

@@ -1,0 +1,43 @@
+"""One local fleet shared by every end-to-end test, and one first deploy onto it.
+
+The fleet must start: when it cannot (not root, missing tools, boot failure) every e2e test
+ERRORS with the reason. Nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from testbed import fleet
+from tests.e2e import helpers
+
+GATEWAY = fleet.gateway_name(0)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def fleet_machines():
+    if os.geteuid() != 0:
+        pytest.fail("the end-to-end tests need root for the local fleet (network namespaces, nspawn)")
+    try:
+        machines = fleet.up(gateways=1)
+    except Exception as error:  # noqa: BLE001 - any failure to boot is the test run's failure
+        pytest.fail(f"the local fleet could not start: {error}")
+    yield machines
+    if os.environ.get("HX_KEEP_FLEET") != "1":
+        fleet.down()
+
+
+@pytest.fixture(scope="session")
+def first_deploy(fleet_machines) -> helpers.DeployResult:
+    """The first deploy of the shared gateway; tests that need a deployed gateway depend on it."""
+    result = helpers.pyinfra("--limit", GATEWAY)
+    assert result.returncode == 0, f"first deploy failed:\n{result.output[-4000:]}"
+    return result

@@ -1,0 +1,179 @@
+"""Tests for hxgw.settings: defaults, derived paths, and one clear message per bad key."""
+
+from __future__ import annotations
+
+import pytest
+
+from hxgw.catalogue import ConfigError
+from hxgw.settings import Settings, parse_settings
+
+BASELINE = {"base_dir": "/opt/hx", "gateway_ip": "192.168.10.39", "litellm_version": "1.74.9"}
+DELETE = object()  # marks a key to remove from the baseline
+
+UNSAFE_PATH = "unsafe in systemd units and shell scripts"
+BASE_DIR_FIX = "'/opt/hx'"
+IP_FIX = "set the host data key gateway_ip"
+IP_EXAMPLE = "e.g. gateway_ip = '192.168.10.39'"
+
+# (case id, changes to the baseline, substrings that must all appear in ONE problem line:
+#  the offending key and the fix)
+BAD_CASES = [
+    ("base-dir-missing", {"base_dir": DELETE}, ["settings: base_dir is not set", BASE_DIR_FIX]),
+    ("base-dir-relative", {"base_dir": "opt/hx"}, ["base_dir 'opt/hx' is not an absolute path", BASE_DIR_FIX]),
+    ("base-dir-dotdot", {"base_dir": "/opt/../etc"}, ["base_dir '/opt/../etc' contains a '..' component", BASE_DIR_FIX]),
+    ("base-dir-root", {"base_dir": "/"}, ["base_dir '/' is the filesystem root", BASE_DIR_FIX]),
+    ("base-dir-root-dot", {"base_dir": "/./"}, ["base_dir '/./' is the filesystem root", BASE_DIR_FIX]),
+    ("base-dir-space", {"base_dir": "/opt/hx gw"}, ["base_dir '/opt/hx gw'", UNSAFE_PATH, BASE_DIR_FIX]),
+    ("base-dir-quote", {"base_dir": "/opt/hx'gw"}, ["base_dir \"/opt/hx'gw\"", UNSAFE_PATH, BASE_DIR_FIX]),
+    ("base-dir-dquote", {"base_dir": '/opt/hx"gw'}, ["base_dir '/opt/hx\"gw'", UNSAFE_PATH]),
+    ("base-dir-dollar", {"base_dir": "/opt/$HOME"}, ["base_dir '/opt/$HOME'", UNSAFE_PATH, BASE_DIR_FIX]),
+    ("base-dir-backtick", {"base_dir": "/opt/`id`"}, ["base_dir '/opt/`id`'", UNSAFE_PATH]),
+    ("base-dir-newline", {"base_dir": "/opt/hx\n"}, ["base_dir '/opt/hx\\n'", UNSAFE_PATH, BASE_DIR_FIX]),
+    ("base-dir-percent", {"base_dir": "/opt/%h"}, ["base_dir '/opt/%h'", UNSAFE_PATH]),
+    ("base-dir-not-string", {"base_dir": 5}, ["base_dir must be a string, got int 5", BASE_DIR_FIX]),
+    ("port-0", {"port": 0}, ["settings: port 0 is out of range", "from 1 to 65535", "port = 4000"]),
+    ("port-65536", {"port": 65536}, ["settings: port 65536 is out of range", "from 1 to 65535"]),
+    ("port-string", {"port": "4000"}, ["settings: port must be an integer", "got str '4000'", "no quotes"]),
+    ("port-bool", {"port": True}, ["settings: port must be an integer", "got bool True", "not True/False"]),
+    ("port-float", {"port": 4000.0}, ["settings: port must be an integer", "got float 4000.0"]),
+    ("gateway-ip-missing", {"gateway_ip": DELETE}, ["settings: gateway_ip is not set", IP_FIX, IP_EXAMPLE]),
+    ("gateway-ip-short", {"gateway_ip": "192.168.10"}, ["gateway_ip '192.168.10' is not an IPv4 address", IP_FIX, IP_EXAMPLE]),
+    ("gateway-ip-ipv6", {"gateway_ip": "::1"}, ["gateway_ip '::1' is not an IPv4 address", IP_FIX, IP_EXAMPLE]),
+    ("gateway-ip-text", {"gateway_ip": "abc"}, ["gateway_ip 'abc' is not an IPv4 address", IP_FIX, IP_EXAMPLE]),
+    ("gateway-ip-unspecified", {"gateway_ip": "0.0.0.0"}, ["gateway_ip '0.0.0.0' is not an address clients can reach", IP_EXAMPLE]),
+    ("gateway-ip-not-string", {"gateway_ip": 3232238119}, ["gateway_ip must be an IPv4 address string", IP_EXAMPLE]),
+    ("listen-host-name", {"listen_host": "localhost"}, ["listen_host 'localhost' is not an IPv4 address", "use '0.0.0.0'"]),
+    ("service-user-upper", {"service_user": "HX"}, ["service_user 'HX' is not a valid system user name", "^[a-z_][a-z0-9_-]{0,31}$", "'hx-gateway'"]),
+    ("service-user-space", {"service_user": "hx gw"}, ["service_user 'hx gw'", "^[a-z_][a-z0-9_-]{0,31}$"]),
+    ("service-user-long", {"service_user": "a" * 33}, ["service_user", "at most 32 characters"]),
+    ("service-user-digit-first", {"service_user": "1hx"}, ["service_user '1hx'", "e.g. 'hx-gateway'"]),
+    ("version-missing", {"litellm_version": DELETE}, ["settings: litellm_version is not set", "litellm_version = '1.74.9'"]),
+    ("version-two-parts", {"litellm_version": "1.74"}, ["litellm_version '1.74' is not X.Y.Z", "pin an exact LiteLLM release"]),
+    ("version-prefixed", {"litellm_version": "v1.74.9"}, ["litellm_version 'v1.74.9' is not X.Y.Z", "litellm_version = '1.74.9'"]),
+    ("version-range", {"litellm_version": ">=1.74.9"}, ["litellm_version '>=1.74.9'", "pin an exact"]),
+    ("version-newline", {"litellm_version": "1.74.9\n"}, ["litellm_version '1.74.9\\n'", "pin an exact"]),
+    ("version-float", {"litellm_version": 1.74}, ["litellm_version float 1.74 is not X.Y.Z", "pin an exact"]),
+    ("workers-0", {"num_workers": 0}, ["settings: num_workers 0 is out of range", "from 1 to 64"]),
+    ("workers-65", {"num_workers": 65}, ["settings: num_workers 65 is out of range", "from 1 to 64"]),
+    ("workers-string", {"num_workers": "2"}, ["settings: num_workers must be an integer", "no quotes"]),
+    ("strict-string", {"backend_check_strict": "true"}, ["backend_check_strict must be True or False, got str 'true'", "backend_check_strict = True (no quotes)"]),
+    ("validation-int", {"validation_strict": 1}, ["validation_strict must be True or False, got int 1", "(no quotes)"]),
+    ("force-string", {"force": "yes"}, ["force must be True or False", "force = True"]),
+    ("install-source-typo", {"install_source": "wheelhous"}, ["install_source 'wheelhous' (did you mean 'wheelhouse'?)", "use 'wheelhouse'", "or 'index'"]),
+    ("install-source-pypi", {"install_source": "pypi"}, ["install_source 'pypi' is not supported", "'index'"]),
+]  # fmt: skip
+
+
+def apply(changes: dict) -> dict:
+    data = dict(BASELINE)
+    for key, value in changes.items():
+        if value is DELETE:
+            data.pop(key)
+        else:
+            data[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [pytest.param(changes, expected, id=case_id) for case_id, changes, expected in BAD_CASES],
+)
+def test_bad_setting_names_key_and_fix(changes: dict, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(apply(changes))
+    problems = caught.value.problems
+    assert any(all(part in line for part in expected) for line in problems), (
+        f"no single problem line contains all of {expected!r}; got:\n" + "\n".join(problems)
+    )
+    assert len(problems) == 1  # each case breaks exactly one key
+    assert "\n" not in problems[0]
+
+
+def test_case_ids_are_unique() -> None:
+    ids = [case_id for case_id, _, _ in BAD_CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_defaults() -> None:
+    settings = parse_settings(BASELINE)
+    assert settings == Settings(
+        base_dir="/opt/hx",
+        gateway_ip="192.168.10.39",
+        litellm_version="1.74.9",
+        service_user="hx-gateway",
+        listen_host="0.0.0.0",
+        port=4000,
+        num_workers=1,
+        backend_check_strict=False,
+        validation_strict=False,
+        force=False,
+        install_source="wheelhouse",
+    )
+
+
+def test_none_means_default() -> None:
+    # host.data.get() returns None for unset keys; that must not be an error.
+    settings = parse_settings({**BASELINE, "port": None, "force": None, "service_user": None})
+    assert (settings.port, settings.force, settings.service_user) == (4000, False, "hx-gateway")
+
+
+def test_other_keys_are_ignored() -> None:
+    assert parse_settings({**BASELINE, "backends": [], "models": []}).port == 4000
+
+
+def test_derived_paths() -> None:
+    settings = parse_settings({**BASELINE, "base_dir": "/srv//hx/./", "port": 4100})
+    assert settings.base_dir == "/srv/hx"
+    assert settings.gateway_dir == "/srv/hx/gateway"
+    assert settings.venv_root == "/srv/hx/gateway/venvs"
+    assert settings.venv_link == "/srv/hx/gateway/venv"
+    assert settings.config_dir == "/srv/hx/config/api-gateway"
+    assert settings.config_file == "/srv/hx/config/api-gateway/config.yaml"
+    assert settings.env_file == "/srv/hx/config/api-gateway/gateway.env"
+    assert settings.scripts_dir == "/srv/hx/scripts/service/api-gateway"
+    assert settings.log_dir == "/srv/hx/logs/services"
+    assert settings.unit_name == "hx-litellm-gateway.service"
+    assert settings.local_url == "http://127.0.0.1:4100"
+    assert settings.public_url == "http://192.168.10.39:4100"
+
+
+def test_leading_double_slash_is_collapsed() -> None:
+    assert parse_settings({**BASELINE, "base_dir": "//opt/hx"}).base_dir == "/opt/hx"
+
+
+def test_local_url_uses_a_specific_listen_host() -> None:
+    settings = parse_settings({**BASELINE, "listen_host": "192.168.10.39"})
+    assert settings.local_url == "http://192.168.10.39:4000"
+
+
+def test_explicit_values_are_kept() -> None:
+    settings = parse_settings(
+        {
+            **BASELINE,
+            "service_user": "litellm_svc",
+            "port": 8080,
+            "num_workers": 64,
+            "backend_check_strict": True,
+            "validation_strict": True,
+            "force": True,
+            "install_source": "index",
+        }
+    )
+    assert settings.service_user == "litellm_svc"
+    assert (settings.port, settings.num_workers) == (8080, 64)
+    assert settings.backend_check_strict and settings.validation_strict and settings.force
+    assert settings.install_source == "index"
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"base_dir": "relative", "port": True})
+    problems = caught.value.problems
+    assert len(problems) == 4  # base_dir, gateway_ip, litellm_version, port
+    assert len(str(caught.value).splitlines()) == 5
+
+
+def test_settings_are_frozen() -> None:
+    settings = parse_settings(BASELINE)
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
