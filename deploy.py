@@ -25,7 +25,7 @@ TASKS = (
     "unit",
     "scripts",
     "service",
-    # "validate" joins with the validation issue
+    "validate",  # the API checks and the report, from the control machine
 )
 
 host_plan = plan.for_host(host)

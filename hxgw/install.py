@@ -50,6 +50,8 @@ def install_script(
     lines += [
         # Smoke test: a broken dependency set fails here, not at the service's start.
         f"{OFFLINE_ENV} {venv}/bin/litellm --version",
+        # uv leaves a world-writable .lock in the venv; nothing under base_dir may be.
+        f"chmod -R go-w {venv}",
         f"echo {q(release_id)} > {venv}/.hx-release",
         f"rm -rf {work}" + (f" {q(wheelhouse_tar)}" if wheelhouse_tar else ""),
     ]

@@ -51,7 +51,13 @@ def pyinfra(
     """Run `pyinfra -y [--json] testbed/inventory.py deploy.py ARGS` from the repo root."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
     full_env.update(env or {})
-    cmd = [PYINFRA, "-y"] + (["--json"] if json_output else []) + list(args) + [INVENTORY, deploy]
+    cmd = (
+        [PYINFRA]
+        + ([] if "--dry" in args else ["-y"])
+        + (["--json"] if json_output else [])
+        + list(args)
+        + [INVENTORY, deploy]
+    )
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     seconds = time.monotonic() - started
