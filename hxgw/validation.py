@@ -340,7 +340,7 @@ def judge_stream(result: StreamResult) -> tuple[bool, str]:
     return True, f"{result.chunks} chunks assembled to {EXPECTED!r}, ended with data: [DONE]"
 
 
-def format_table(reports: Iterable[Report], detail_width: int = 90) -> list[str]:
+def format_table(reports: Iterable[Report], detail_width: int = 110) -> list[str]:
     """The human-readable table: gateway, model, check, result, latency ms, detail."""
     header = ("gateway", "model", "check", "result", "latency ms", "detail")
     rows = []
@@ -404,8 +404,8 @@ class Validator:
         self.unreachable = dict(unreachable or {})
         self.strict, self.pinned_version, self.ready_timeout = strict, pinned_version, ready_timeout
         self._sleep = sleep
-        # trust_env=False: talk to the gateway directly, never through a proxy from the environment.
-        self._client = httpx.Client(base_url=self.url, transport=transport, trust_env=False)
+        self._transport = transport
+        self._client: httpx.Client | None = None  # open during run()
         self.version: str | None = None
         self.checks: list[CheckResult] = []
 
@@ -471,8 +471,13 @@ class Validator:
 
     @staticmethod
     def _served_by(answer: _Answer) -> str:
-        base = answer.response.headers.get("x-litellm-model-api-base") if answer.response else None
-        return f" (via {base})" if base else ""
+        """` (via ollama_chat/phi3:latest at http://...:11434)`: which deployment answered
+        (LiteLLM's response headers), so a group's result names the member behind it."""
+        headers = answer.response.headers if answer.response is not None else {}
+        model, base = headers.get("x-litellm-model-name"), headers.get("x-litellm-model-api-base")
+        if model and base:
+            return f" (via {model} at {base})"
+        return f" (via {model or base})" if model or base else ""
 
     # --- checks ---
 
@@ -617,6 +622,8 @@ class Validator:
 
     def run(self) -> Report:
         started_at, started = now_iso(), time.perf_counter()
+        # trust_env=False: talk to the gateway directly, never through a proxy from the environment.
+        self._client = httpx.Client(base_url=self.url, transport=self._transport, trust_env=False)
         try:
             if self.check_readiness():
                 self.check_auth()

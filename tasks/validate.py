@@ -6,7 +6,8 @@ A table goes to the deploy's output and a JSON report to `validation_report` (ho
 `--data validation_report=PATH`, `{host}` in PATH is replaced by the host name), by default
 reports/validation-<host>-<UTC timestamp>.json and reports/validation-<host>-latest.json.
 A failed required check fails the host. Models on a backend the connectivity step found
-unreachable are degraded, not failed, unless validation_strict is on.
+unreachable are degraded, not failed, unless validation_strict is on. `validation_ready_timeout`
+(seconds, default 10) is how long to wait for /health/readiness.
 
 The master key comes from MASTER_KEY on the control machine, else from the host's env file,
 read over SFTP inside the callback: never through a fact or a command whose output pyinfra

@@ -1,0 +1,255 @@
+"""Post-deploy validation (tasks/validate.py) on the local fleet: all green after a deploy, a
+backend answering wrongly, a backend powered off (degraded; failed when strict), the gateway
+stopped. The master key never shows up in pyinfra's output or in the JSON report."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from testbed import fleet
+from tests.e2e import helpers
+
+GATEWAY = fleet.gateway_name(0)
+START = f"{helpers.BASE}/scripts/service/api-gateway/start.sh"
+EMBEDDINGS = {"emb-premium": 1024, "emb-perf": 768, "emb-light": 384}
+CHATS = ["llm01-llama3.2-3b", "llm01-qwen3-1.7b", "llm01-mistral-small3.2", "llm02-phi3", "llm02-gemma2-2b"]
+GROUPS = ["hx-chat", "hx-chat-fast", "hx-chat-premium"]
+GATEWAY_CHECKS = {
+    "readiness",
+    "auth-no-key",
+    "auth-no-key-chat",
+    "auth-wrong-key",
+    "auth-wrong-key-chat",
+    "auth-key",
+    "models",
+    "version",
+}
+
+
+def gateway_url() -> str:
+    return f"http://{fleet.find(GATEWAY).address}:4000"
+
+
+def validate(
+    tmp_path: Path, *args: str, env: dict | None = None, json_output: bool = True
+) -> tuple[helpers.DeployResult, dict | None]:
+    """Run tasks/validate.py alone against the gateway; return pyinfra's result and the report."""
+    report = tmp_path / "report.json"
+    result = helpers.pyinfra(
+        "--limit",
+        GATEWAY,
+        "--data",
+        f"validation_report={report}",
+        *args,
+        deploy="tasks/validate.py",
+        env=env,
+        json_output=json_output,
+    )
+    return result, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def by_check(report: dict) -> dict[tuple, dict]:
+    return {(c["model"], c["check"]): c for c in report["checks"]}
+
+
+def assert_key_hidden(result: helpers.DeployResult, report: dict | None, key: str | None = None) -> None:
+    key = key or helpers.master_key(GATEWAY)
+    assert key not in result.output
+    assert report is None or key not in json.dumps(report)
+
+
+def set_fault(backend: str, knobs: dict) -> dict:
+    machine = fleet.find(backend)
+    response = httpx.post(
+        f"http://{machine.address}:{fleet.OLLAMA_PORT}/_fault", json=knobs, timeout=5, trust_env=False
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_deploy_runs_validation_and_prints_the_table(first_deploy):
+    assert "validation OK" in first_deploy.stderr, first_deploy.output[-3000:]
+    assert any("Validate the gateway API" in op for op in first_deploy.changed(GATEWAY))
+    header = next(line for line in first_deploy.stderr.splitlines() if "latency ms" in line)
+    assert header.split()[:6] == ["gateway", "model", "check", "result", "latency", "ms"]
+    # The default report: reports/validation-<host>-<UTC timestamp>.json and ...-latest.json.
+    written = [
+        line.split(" written to ", 1)[1].strip()
+        for line in first_deploy.stderr.splitlines()
+        if "validation report written to" in line
+    ]
+    stamped = [p for p in written if not p.endswith("-latest.json")]
+    assert len(written) == 2 and len(stamped) == 1, written
+    assert Path(stamped[0]).parent == helpers.REPO / "reports"
+    assert Path(stamped[0]).name.startswith(f"validation-{GATEWAY}-20")
+    assert json.loads(Path(stamped[0]).read_text())["url"] == gateway_url()
+    assert_key_hidden(first_deploy, json.loads(Path(stamped[0]).read_text()))
+
+
+def test_all_checks_pass(first_deploy, tmp_path):
+    result, report = validate(tmp_path)
+    assert result.returncode == 0, result.output[-4000:]
+    assert report is not None
+    assert report["gateway"] == GATEWAY and report["url"] == gateway_url()
+    assert report["litellm_version"] == "1.108.7"
+    assert report["summary"] == {"passed": len(report["checks"]), "failed": 0, "degraded": 0}
+    assert report["duration_s"] > 0 and report["started"] <= report["finished"]
+    checks = by_check(report)
+    assert {check for model, check in checks if model is None} == GATEWAY_CHECKS
+    for name, dims in EMBEDDINGS.items():
+        assert checks[(name, "embed")]["detail"] == f"1 vector of {dims} dims"
+        assert checks[(name, "embed-batch")]["detail"] == f"3 vectors of {dims} dims"
+    for name in CHATS + GROUPS:
+        assert checks[(name, "chat")]["status"] == "pass"
+        assert checks[(name, "chat")]["detail"].startswith("answered 'HX-OK'")
+    stream = checks[("llm01-llama3.2-3b", "stream")]
+    assert stream["status"] == "pass" and "ended with data: [DONE]" in stream["detail"]
+    models_in_report = {model for model, _ in checks if model}
+    assert models_in_report == set(EMBEDDINGS) | set(CHATS) | set(GROUPS)
+    assert all(
+        c["status"] == "pass" and c["latency_ms"] is not None
+        for c in report["checks"]
+        if c["check"] != "version"
+    )
+    # litellm 1.108.7 without a DB: no key -> 500, a wrong key -> 400 "No connected db."; both refused.
+    for check in ("auth-no-key", "auth-no-key-chat", "auth-wrong-key", "auth-wrong-key-chat"):
+        assert not 200 <= checks[(None, check)]["http_status"] < 300
+        assert ": refused (HTTP " in checks[(None, check)]["detail"]
+    assert checks[(None, "auth-key")]["http_status"] == 200
+    assert "all 11 catalogue names listed, nothing else" == checks[(None, "models")]["detail"]
+    # The table is in pyinfra's normal output.
+    assert f"{GATEWAY}  llm02-phi3" in result.stderr
+    assert "validation OK: " in result.stderr
+    assert_key_hidden(result, report)
+
+
+def test_dry_run_calls_nothing(first_deploy, tmp_path):
+    result, report = validate(tmp_path, "--dry", json_output=False)
+    assert result.returncode == 0, result.output[-3000:]
+    assert report is None
+    assert "latency ms" not in result.output
+
+
+def test_a_wrong_answer_fails_exactly_that_model(first_deploy, tmp_path):
+    set_fault("llm-02", {"wrong_models": ["phi3:latest"]})
+    try:
+        result, report = validate(tmp_path)
+    finally:
+        set_fault("llm-02", {"reset": True})
+    assert result.returncode != 0
+    assert report is not None
+    checks = by_check(report)
+    phi3 = checks[("llm02-phi3", "chat")]
+    assert phi3["status"] == "fail"
+    assert phi3["detail"].startswith("chat answered 'WRONG-ANSWER', expected 'HX-OK'")
+    assert "llm02-phi3: chat answered 'WRONG-ANSWER', expected 'HX-OK'" in result.output
+    # hx-chat load-balances (simple-shuffle) over llama3.2 (llm-01), phi3 and gemma2 (llm-02):
+    # whether it fails depends on which member the router picks (seen both ways, about 1 in 3
+    # fails). When it fails, it is phi3's wrong answer, and the detail names phi3 as the member.
+    group = checks[("hx-chat", "chat")]
+    phi3_via = f"(via ollama_chat/phi3:latest at http://{fleet.find('llm-02').address}:11434)"
+    if group["status"] == "fail":
+        assert group["detail"] == f"chat answered 'WRONG-ANSWER', expected 'HX-OK' {phi3_via}"
+    else:
+        assert group["status"] == "pass" and "phi3" not in group["detail"]
+    assert phi3["detail"] == f"chat answered 'WRONG-ANSWER', expected 'HX-OK' {phi3_via}"
+    failed = {key for key, c in checks.items() if c["status"] == "fail"}
+    assert failed - {("hx-chat", "chat")} == {("llm02-phi3", "chat")}
+    assert report["summary"]["degraded"] == 0
+    assert report["summary"]["failed"] == len(failed)
+    assert_key_hidden(result, report)
+
+
+def wait_until_served(model: str, timeout: float = 60) -> None:
+    """After a backend comes back, wait until the gateway answers for its model again."""
+    key = helpers.master_key(GATEWAY)
+    body = {"model": model, "messages": [{"role": "user", "content": "Return exactly the text: HX-OK"}]}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.post(
+                f"{gateway_url()}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+                trust_env=False,
+            )
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{model} is not served again after {timeout} s"
+        time.sleep(1)
+
+
+def test_a_backend_down_is_degraded_and_fails_when_strict(first_deploy, tmp_path):
+    fleet.power_off("llm-02")
+    try:
+        result, report = validate(tmp_path)
+        strict, strict_report = validate(tmp_path / "strict", "--data", "validation_strict=True")
+    finally:
+        fleet.power_on("llm-02")
+        wait_until_served("llm02-phi3")
+
+    # Not strict: llm-02's models are degraded, the host passes.
+    assert result.returncode == 0, result.output[-4000:]
+    assert "llm-02" in report["unreachable_backends"]
+    checks = by_check(report)
+    degraded = {key for key, c in checks.items() if c["status"] == "degraded"}
+    # hx-chat has members on llm-02: if the router's pick fails, it is degraded, never failed.
+    assert degraded - {("hx-chat", "chat")} == {("llm02-phi3", "chat"), ("llm02-gemma2-2b", "chat")}
+    assert checks[("hx-chat", "chat")]["status"] in ("pass", "degraded")
+    assert report["summary"]["failed"] == 0
+    assert "[backend llm-02 unreachable; degraded]" in checks[("llm02-phi3", "chat")]["detail"]
+    assert f"{GATEWAY}: DEGRADED llm02-phi3: chat failed: HTTP " in result.output
+    assert all(checks[(name, "chat")]["status"] == "pass" for name in CHATS[:3] + ["hx-chat-fast"])
+    assert all(checks[(name, "embed")]["status"] == "pass" for name in EMBEDDINGS)
+
+    # Strict: the same checks fail, and so does the host.
+    assert strict.returncode != 0
+    strict_checks = by_check(strict_report)
+    failed = {key for key, c in strict_checks.items() if c["status"] == "fail"}
+    assert failed - {("hx-chat", "chat")} == {("llm02-phi3", "chat"), ("llm02-gemma2-2b", "chat")}
+    assert strict_report["summary"]["degraded"] == 0
+    assert "validation_strict is on" in strict_checks[("llm02-phi3", "chat")]["detail"]
+    assert "llm02-phi3: chat failed: HTTP " in strict.output
+    assert_key_hidden(result, report)
+    assert_key_hidden(strict, strict_report)
+
+
+def test_the_gateway_stopped_is_a_failure_that_says_so(first_deploy, tmp_path):
+    helpers.ssh(GATEWAY, f"systemctl stop {helpers.UNIT}")
+    try:
+        result, report = validate(tmp_path, "--data", "validation_ready_timeout=3")
+    finally:
+        helpers.ssh(GATEWAY, START, timeout=240)
+    assert result.returncode != 0
+    assert report["summary"] == {"passed": 0, "failed": 1, "degraded": 0}
+    (check,) = report["checks"]
+    assert (check["model"], check["check"], check["status"]) == (None, "readiness", "fail")
+    message = f"gateway {gateway_url()} is not answering: connection refused"
+    assert check["detail"].startswith(message)
+    assert f"{GATEWAY}: FAILED {message}" in result.output
+    assert "ValidationFailed" in result.output and message in result.output
+    assert_key_hidden(result, report)
+
+
+def test_master_key_from_the_control_machine_is_used_and_never_shown(first_deploy, tmp_path):
+    # MASTER_KEY on the control machine wins over the host's env file: a valid-looking key the
+    # gateway does not know is refused, every authenticated check fails, and the key stays hidden.
+    other = "sk-" + secrets.token_urlsafe(32)
+    result, report = validate(tmp_path, env={"MASTER_KEY": other})
+    assert result.returncode != 0
+    checks = by_check(report)
+    assert checks[(None, "auth-key")]["status"] == "fail"
+    assert checks[(None, "auth-key")]["detail"].startswith(
+        "GET /v1/models with the master key failed: HTTP 4"
+    )
+    assert checks[(None, "auth-no-key")]["status"] == "pass"
+    assert_key_hidden(result, report, key=other)
+    assert_key_hidden(result, report)
