@@ -1,0 +1,119 @@
+"""The validation as a pyinfra operation: it checks the live API and changes nothing.
+
+A python.call would count as a change on every run, so a no-op re-run would never be a no-op.
+This operation does its checks while pyinfra executes it and yields no command when they all
+pass ("No changes"); when a required check fails it yields one command that raises, so the
+host fails with the checks named. At plan time (and so under --dry) it calls nothing at all.
+
+The master key comes from MASTER_KEY on the control machine, else from the host's env file,
+read over SFTP into memory: never through a fact or a command whose output pyinfra shows,
+never as an operation argument, and only ever sent as an Authorization header.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyinfra import host, logger, state
+from pyinfra.api import FunctionCommand, operation
+
+from hxgw import validation
+from hxops import plan
+from hxops.paths import REPO
+
+KEY_VARIABLE = "LITELLM_MASTER_KEY"
+
+
+class MasterKeyUnavailable(Exception):
+    """The key could not be read; the message says where and why, never a part of the key."""
+
+
+def read_master_key(env_file: str) -> str:
+    """LITELLM_MASTER_KEY from the host's env file, downloaded into memory over SFTP."""
+    buffer = io.BytesIO()
+    try:
+        host.get_file(env_file, buffer)
+    except Exception as error:  # noqa: BLE001 - SFTP/SSH errors of any kind; keep only the reason
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise MasterKeyUnavailable(
+            f"{host.name}: cannot read the master key from {env_file}: {reason} "
+            "(set MASTER_KEY on the control machine, or deploy first)"
+        ) from None
+    for line in buffer.getvalue().decode("utf-8", "replace").splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name.strip() == KEY_VARIABLE:
+            value = value.strip().strip("'\"")
+            if value:
+                return value
+    raise MasterKeyUnavailable(f"{host.name}: {env_file} has no {KEY_VARIABLE}=... line")
+
+
+def report_paths(host_name: str, setting, started: str) -> list[Path]:
+    """Where to write the JSON report: the configured path, else the timestamped and latest ones."""
+    if setting:
+        path = Path(str(setting).replace("{host}", host_name)).expanduser()
+        return [path if path.is_absolute() else Path.cwd() / path]
+    stamp = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    reports = REPO / "reports"
+    return [reports / f"validation-{host_name}-{stamp}.json", reports / f"validation-{host_name}-latest.json"]
+
+
+def run_validation(report_setting=None, ready_timeout=None) -> validation.Report:
+    """Validate, print the table, write the report; return it (failures are the caller's call)."""
+    host_plan = plan.for_host(host)
+    settings = host_plan.settings
+    key = host_plan.master_key or read_master_key(settings.env_file)
+    options = {} if ready_timeout is None else {"ready_timeout": float(ready_timeout)}
+    report = validation.validate(
+        host.name,
+        settings.public_url,
+        host_plan.catalogue,
+        key,
+        unreachable=host_plan.unreachable_backends,
+        strict=settings.validation_strict,
+        pinned_version=settings.litellm_version,
+        **options,
+    )
+    for line in validation.format_table([report]):
+        logger.info(line)
+    text = report.to_json()
+    for path in report_paths(host.name, report_setting, report.started):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        logger.info(f"{host.name}: validation report written to {path}")
+    for check in report.degraded:
+        logger.warning(f"{host.name}: DEGRADED {check.line()}")
+    for check in report.failures:
+        logger.error(f"{host.name}: FAILED {check.line()}")
+    (logger.error if report.failures else logger.info)(report.summary_line())
+    return report
+
+
+def _fail(error: Exception) -> None:
+    raise error
+
+
+@operation()
+def gateway_api(report_setting=None, ready_timeout=None):
+    """
+    Validate the gateway's live API from the control machine (hxgw.validation).
+
+    + report_setting: where to write the JSON report (`{host}` is replaced), default reports/
+    + ready_timeout: seconds to wait for /health/readiness
+
+    Changes nothing: no command when every required check passes, one failing command otherwise.
+    """
+    if not state.is_executing:
+        return
+    try:
+        report = run_validation(report_setting, ready_timeout)
+    except MasterKeyUnavailable as error:
+        yield FunctionCommand(_fail, (error,), {})
+        return
+    except Exception as error:  # noqa: BLE001 - fail this host, not the whole run; no key in the text
+        yield FunctionCommand(_fail, (RuntimeError(f"validation could not run: {type(error).__name__}"),), {})
+        return
+    if report.failures:
+        yield FunctionCommand(_fail, (validation.ValidationFailed(report),), {})
