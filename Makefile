@@ -33,7 +33,9 @@ venv: deps $(VENV)/.installed
 
 demo: venv
 	$(PY) -m testbed up --gateways $(GATEWAYS)
-	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py
+	rm -rf reports/demo
+	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py --data 'validation_report=reports/demo/validation-{host}.json'
+	$(PY) -m hxgw.report reports/demo/*.json
 
 deploy: venv
 	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py
