@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -62,3 +62,7 @@ testbed-down: venv
 
 testbed-status: venv
 	$(PY) -m testbed status
+
+# The deploy benchmark on a fleet of its own (HX_TESTBED_NET, default 9): bench/results.{md,json}.
+bench: venv
+	$(PY) bench/run.py

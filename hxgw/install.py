@@ -11,6 +11,16 @@ import shlex
 
 # LiteLLM would otherwise fetch its model cost map from the internet on import.
 OFFLINE_ENV = "LITELLM_LOCAL_MODEL_COST_MAP=True"
+# Host data `installer`: uv (shipped as a wheel in the wheelhouse) or pip, the fallback.
+INSTALLERS = ("uv", "pip")
+
+
+def effective_installer(installer: str, from_wheelhouse: bool) -> str:
+    """The installer that really runs: uv comes only with the wheelhouse, so an install from the
+    host's own index (install_source = "index") always uses pip."""
+    if installer not in INSTALLERS:
+        raise ValueError(f"installer must be one of {', '.join(INSTALLERS)}, not {installer!r}")
+    return installer if from_wheelhouse else "pip"
 
 
 def install_script(
@@ -32,7 +42,7 @@ def install_script(
     else:
         lock_path = q(lock)
         sources = ""
-    if installer == "uv" and wheelhouse_tar:
+    if effective_installer(installer, bool(wheelhouse_tar)) == "uv":
         # uv ships as a wheel; a wheel is a zip, so python3 itself unpacks the binary.
         lines += [
             f"python3 -m zipfile -e {work}/uv-*.whl {work}/uv",

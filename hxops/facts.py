@@ -1,12 +1,16 @@
 """pyinfra facts of the gateway deploy.
 
 `GatewayHost` gathers everything the pre-checks, the preflight and the idempotence decisions need
-in ONE remote command, so a no-op re-run pays for one round trip instead of a dozen.
+in ONE remote command, so a no-op re-run pays for one round trip instead of a dozen: besides the
+host's OS, Python, disk and service, it snapshots every path the deploy manages (type, owner,
+mode, sha1 of the rendered files, link target), the service account and the host's IPv4
+addresses. hxops.ops decides "already as wanted" from that snapshot without further commands.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 
 from pyinfra.api import FactBase
@@ -24,6 +28,91 @@ REQUIRED_BINARIES = {
 }
 
 
+def managed_paths(settings) -> tuple[list[str], list[str]]:
+    """The paths the deploy manages on a gateway (for the snapshot) and the files among them whose
+    content it renders (their sha1 is compared with the rendering). The master key's file is
+    covered for its owner and mode only: its content is never hashed or read."""
+    from hxgw.layout import directories
+
+    rendered = [
+        settings.config_file,
+        f"/etc/systemd/system/{settings.unit_name}",
+        *(posixpath.join(settings.scripts_dir, s) for s in ("start.sh", "stop.sh", "status.sh")),
+    ]
+    paths = [entry.path for entry in directories(settings)]
+    paths += [settings.venv_link, settings.env_file, *rendered]
+    return paths, rendered
+
+
+def snapshot_commands(paths, hashed, account: str) -> list[str]:
+    """Shell for the snapshot: one `want` line per requested path, `stat` of those that exist,
+    `sha1sum` of the rendered files, link targets, the service account and IPv4 addresses."""
+    if not paths and not account:
+        return []
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    commands = []
+    if paths:
+        commands += [
+            f"printf 'want %s\\n' {quoted}",
+            f"stat -c 'stat %F|%U|%G|%a|%n' {quoted} 2>/dev/null",
+            f'for p in {quoted}; do [ -L "$p" ] && echo "target $p $(readlink "$p")"; done',
+        ]
+    if hashed:
+        commands.append(f"sha1sum {' '.join(shlex.quote(p) for p in hashed)} 2>/dev/null | sed 's/^/sha1 /'")
+    if account:
+        name = shlex.quote(account)
+        commands += [
+            f"getent passwd {name} | sed 's/^/passwd /'",
+            f"getent group {name} | sed 's/^/group /'",
+        ]
+    commands.append("ip -o -4 addr show 2>/dev/null | awk '{print \"addr\", $4}'")
+    return commands
+
+
+_FILE_TYPES = {"directory": "directory", "regular file": "file", "regular empty file": "file"}
+
+
+def parse_snapshot_line(facts: dict, key: str, rest: str) -> bool:
+    """Fold one snapshot line into `facts`; False when the line is not part of the snapshot."""
+    paths = facts["paths"]
+    if key == "want":
+        paths.setdefault(rest.strip(), {"type": None})
+    elif key == "stat":
+        parts = rest.split("|", 4)
+        if len(parts) == 5 and parts[3].isdigit():
+            kind, user, group, mode, path = parts
+            entry = paths.setdefault(path, {"type": None})
+            entry.update(
+                type="link" if kind == "symbolic link" else _FILE_TYPES.get(kind, "other"),
+                user=user,
+                group=group,
+                mode=int(mode),  # "755" -> 755: pyinfra's own representation of a mode
+            )
+    elif key == "sha1":
+        digest, _, path = rest.partition("  ")
+        if path and path in paths:
+            paths[path]["sha1"] = digest.strip()
+    elif key == "target":
+        path, _, target = rest.partition(" ")
+        if path in paths:
+            paths[path]["target"] = target
+    elif key == "passwd":
+        fields = rest.strip().split(":")
+        if len(fields) == 7 and fields[3].isdigit():
+            facts["passwd"][fields[0]] = {"gid": int(fields[3]), "home": fields[5], "shell": fields[6]}
+    elif key == "group":
+        fields = rest.strip().split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            facts["groups"][fields[0]] = int(fields[2])
+    elif key == "addr":
+        address = rest.strip().split("/")[0]
+        if address:
+            facts["addresses"].append(address)
+    else:
+        return False
+    return True
+
+
 class GatewayHost(FactBase):
     """
     One snapshot of a gateway host: binaries, OS, Python, disk, port 4000's owner, the service,
@@ -31,7 +120,16 @@ class GatewayHost(FactBase):
     """
 
     def command(
-        self, base_dir: str, port: int, unit: str, venv_link: str, venv_root: str, env_file: str
+        self,
+        base_dir: str,
+        port: int,
+        unit: str,
+        venv_link: str,
+        venv_root: str,
+        env_file: str,
+        paths: tuple | list = (),
+        hashed: tuple | list = (),
+        account: str = "",
     ) -> str:
         base, link, env = shlex.quote(base_dir), shlex.quote(venv_link), shlex.quote(env_file)
         root = shlex.quote(venv_root)
@@ -39,6 +137,7 @@ class GatewayHost(FactBase):
         binaries = " ".join(REQUIRED_BINARIES)
         return "; ".join(
             [
+                *snapshot_commands(paths, hashed, account),
                 f'for b in {binaries}; do command -v $b >/dev/null 2>&1 && echo "bin $b"; done',
                 '( . /etc/os-release 2>/dev/null && echo "os $ID $VERSION_ID" )',
                 'python3 -c \'import sys, platform; print("python", "%d.%d.%d" % sys.version_info[:3], '
@@ -68,10 +167,17 @@ class GatewayHost(FactBase):
             "packages": set(),
             "env_file": False,
             "releases": set(),
+            # The snapshot (see snapshot_commands); absent paths are in "paths" as {"type": None}.
+            "paths": {},
+            "passwd": {},
+            "groups": {},
+            "addresses": [],
         }
         for line in output:
             key, _, rest = line.partition(" ")
             fields = rest.split()
+            if parse_snapshot_line(facts, key, rest):
+                continue
             if key == "bin":
                 facts["binaries"].add(rest.strip())
             elif key == "os" and fields:

@@ -10,14 +10,14 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.operations import files, server
 
-from hxops import paths, plan
+from hxops import ops, paths, plan
 
 host_plan = plan.for_host(host)
 settings, catalogue = host_plan.settings, host_plan.catalogue
 group = settings.service_user
 
 host_plan.restart_triggers.append(
-    files.template(
+    ops.template(
         name="Render config.yaml",
         src=paths.template("config.yaml.j2"),
         dest=settings.config_file,
@@ -53,7 +53,7 @@ elif not host_plan.facts["env_file"]:
         )
     )
 else:
-    files.file(
+    ops.file(
         name="Keep the host's master key file, root:group 640",
         path=settings.env_file,
         user="root",

@@ -1,16 +1,15 @@
 """Step 4: the service's system user and group, and the directory layout with production modes."""
 
 from pyinfra import host
-from pyinfra.operations import files, server
 
 from hxgw.layout import directories
-from hxops import plan
+from hxops import ops, plan
 
 settings = plan.for_host(host).settings
 user = settings.service_user
 
-server.group(name=f"System group {user}", group=user, system=True)
-server.user(
+ops.group(name=f"System group {user}", group=user, system=True)
+ops.user(
     name=f"System user {user} (no shell, no home)",
     user=user,
     group=user,
@@ -21,7 +20,7 @@ server.user(
     ensure_home=False,
 )
 for entry in directories(settings):
-    files.directory(
+    ops.directory(
         name=f"Directory {entry.path} ({entry.user}:{entry.group} {entry.mode})",
         path=entry.path,
         user=entry.user,

@@ -8,11 +8,13 @@ from pyinfra import host, logger
 from pyinfra.facts.hardware import Ipv4Addrs
 
 from hxops import plan
-from hxops.facts import REQUIRED_BINARIES, GatewayHost
+from hxops.facts import REQUIRED_BINARIES, GatewayHost, managed_paths
 
 host_plan = plan.for_host(host)
 settings = host_plan.settings
 
+# One command: everything the later steps decide on, and the snapshot hxops.ops compares with.
+snapshot_paths, rendered_files = managed_paths(settings)
 host_plan.facts = host.get_fact(
     GatewayHost,
     base_dir=settings.base_dir,
@@ -21,6 +23,9 @@ host_plan.facts = host.get_fact(
     venv_link=settings.venv_link,
     venv_root=settings.venv_root,
     env_file=settings.env_file,
+    paths=snapshot_paths,
+    hashed=rendered_files,
+    account=settings.service_user,
 )
 missing = [b for b in REQUIRED_BINARIES if b not in host_plan.facts["binaries"]]
 if missing:
@@ -31,7 +36,10 @@ if missing:
         f"Install them on the host: apt-get install -y {packages}",
     )
 else:
-    owned = sorted({a for addrs in host.get_fact(Ipv4Addrs).values() for a in addrs})
+    # The snapshot lists the host's IPv4 addresses; a host whose `ip -o` printed none is asked again.
+    owned = sorted(set(host_plan.facts["addresses"])) or sorted(
+        {a for addrs in host.get_fact(Ipv4Addrs).values() for a in addrs}
+    )
     if settings.gateway_ip in owned:
         logger.info(f"{host.name}: identity confirmed, the host owns {settings.gateway_ip}")
     elif settings.force:

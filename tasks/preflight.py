@@ -2,6 +2,7 @@
 
 from pyinfra import host
 
+from hxgw.install import INSTALLERS
 from hxops import plan
 from hxops.wheelhouse import release_for
 
@@ -36,6 +37,10 @@ else:
             f"only {free} MB free under {settings.base_dir}: the venv needs {VENV_DISK_MB} MB; "
             "free some disk or point base_dir at a larger filesystem"
         )
+
+installer = host.data.get("installer", "uv")
+if installer not in INSTALLERS:
+    problems.append(f"installer is {installer!r}: use one of {', '.join(INSTALLERS)} (uv is the default)")
 
 strangers = [o for o in facts.get("port_owners", []) if not o["ours"]]
 if strangers:

@@ -3,13 +3,12 @@
 import posixpath
 
 from pyinfra import host
-from pyinfra.operations import files
 
-from hxops import paths, plan
+from hxops import ops, paths, plan
 
 settings = plan.for_host(host).settings
 for script in ("start.sh", "stop.sh", "status.sh"):
-    files.template(
+    ops.template(
         name=f"Service script {script}",
         src=paths.template(f"{script}.j2"),
         dest=posixpath.join(settings.scripts_dir, script),

@@ -1,14 +1,14 @@
 """Step 8: the hardened systemd unit hx-litellm-gateway.service, running as the service user."""
 
 from pyinfra import host
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 
-from hxops import paths, plan
+from hxops import ops, paths, plan
 
 host_plan = plan.for_host(host)
 settings = host_plan.settings
 
-unit = files.template(
+unit = ops.template(
     name=f"Install {settings.unit_name}",
     src=paths.template("hx-litellm-gateway.service.j2"),
     dest=f"/etc/systemd/system/{settings.unit_name}",

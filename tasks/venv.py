@@ -10,13 +10,14 @@ import posixpath
 from pyinfra import host
 from pyinfra.operations import files, server
 
-from hxgw.install import install_script
-from hxops import plan, wheelhouse
+from hxgw.install import effective_installer, install_script
+from hxops import ops, plan, wheelhouse
 
 host_plan = plan.for_host(host)
 settings, facts, release = host_plan.settings, host_plan.facts, host_plan.release
 venv_dir = posixpath.join(settings.venv_root, release.id)
-installer = host.data.get("installer", "uv")
+# Checked by the preflight: "uv" (default) or "pip"; from the host's index it is always pip.
+installer = effective_installer(host.data.get("installer", "uv"), settings.install_source == "wheelhouse")
 
 if release.id not in facts["releases"]:
     work_dir = posixpath.join(settings.gateway_dir, f".install-{release.id}")
@@ -40,11 +41,11 @@ if release.id not in facts["releases"]:
     )
 
 host_plan.restart_triggers.append(
-    files.link(
+    ops.link(
         name=f"Activate venv release {release.id}",
         path=settings.venv_link,
         target=venv_dir,
-        user="root",
-        group="root",
+        # No user/group: a link's owner is cosmetic and must not trigger a restart; tasks/layout.py
+        # repairs owner drift under base_dir (the link included) without restarting.
     )
 )

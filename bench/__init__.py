@@ -1,0 +1,1 @@
+"""The deploy benchmark: `make bench` (bench/run.py) on a local fleet of its own."""

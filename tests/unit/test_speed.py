@@ -1,0 +1,276 @@
+"""The pure logic behind fast re-runs and installs: the host snapshot, the decisions of hxops.ops,
+the installer choice, the wheelhouse lock, and the benchmark's statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import steps
+from hxgw.install import effective_installer, install_script
+from hxgw.settings import parse_settings
+from hxops import facts as hxfacts
+from hxops import ops, wheelhouse
+
+SETTINGS = parse_settings({"base_dir": "/opt/hx", "gateway_ip": "198.18.0.39", "litellm_version": "1.108.7"})
+
+
+# ---------- the snapshot ----------
+
+
+def snapshot(lines: list[str]) -> dict:
+    return hxfacts.GatewayHost().process(lines)
+
+
+def test_managed_paths_cover_the_layout_the_rendered_files_and_the_key_file():
+    paths, rendered = hxfacts.managed_paths(SETTINGS)
+    assert "/opt/hx" in paths and "/opt/hx/logs/services" in paths
+    assert SETTINGS.venv_link in paths and SETTINGS.env_file in paths
+    assert set(rendered) <= set(paths)
+    assert SETTINGS.config_file in rendered
+    assert "/etc/systemd/system/hx-litellm-gateway.service" in rendered
+    assert SETTINGS.env_file not in rendered  # the key file's content is never hashed
+
+
+def test_snapshot_command_is_one_command_and_quotes_paths():
+    command = hxfacts.GatewayHost().command(
+        "/opt/hx",
+        4000,
+        "u.service",
+        "/opt/hx/gateway/venv",
+        "/opt/hx/gateway/venvs",
+        "/opt/hx/e",
+        paths=["/opt/hx", "/opt/h x"],
+        hashed=["/opt/hx/c.yaml"],
+        account="hx-gateway",
+    )
+    assert "'/opt/h x'" in command
+    assert "sha1sum /opt/hx/c.yaml" in command
+    assert "getent passwd hx-gateway" in command
+    assert command.endswith("true")
+
+
+def test_snapshot_without_paths_adds_nothing():
+    assert hxfacts.snapshot_commands((), (), "") == []
+
+
+def test_snapshot_parses_present_absent_files_links_accounts_and_addresses():
+    facts = snapshot(
+        [
+            "want /opt/hx",
+            "want /opt/hx/config/c.yaml",
+            "want /opt/hx/gateway/venv",
+            "want /opt/hx/absent",
+            "stat directory|root|root|755|/opt/hx",
+            "stat regular file|root|hx-gateway|640|/opt/hx/config/c.yaml",
+            "stat symbolic link|root|root|777|/opt/hx/gateway/venv",
+            "target /opt/hx/gateway/venv /opt/hx/gateway/venvs/abc",
+            "sha1 0123abcd  /opt/hx/config/c.yaml",
+            "passwd hx-gateway:x:999:998::/nonexistent:/bin/false",
+            "group hx-gateway:x:998:",
+            "addr 127.0.0.1",
+            "addr 198.18.0.39",
+            "os debian 12",
+        ]
+    )
+    paths = facts["paths"]
+    assert paths["/opt/hx"] == {"type": "directory", "user": "root", "group": "root", "mode": 755}
+    assert paths["/opt/hx/config/c.yaml"]["sha1"] == "0123abcd"
+    assert paths["/opt/hx/config/c.yaml"]["mode"] == 640
+    assert paths["/opt/hx/gateway/venv"]["type"] == "link"
+    assert paths["/opt/hx/gateway/venv"]["target"] == "/opt/hx/gateway/venvs/abc"
+    assert paths["/opt/hx/absent"] == {"type": None}
+    assert facts["passwd"]["hx-gateway"] == {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}
+    assert facts["groups"] == {"hx-gateway": 998}
+    assert facts["addresses"] == ["127.0.0.1", "198.18.0.39"]
+    assert facts["os_id"] == "debian"  # the rest of the fact is parsed as before
+
+
+def test_snapshot_ignores_malformed_lines():
+    facts = snapshot(["stat garbage", "sha1 abc  /not/wanted", "passwd broken", "group x:y:z"])
+    assert facts["paths"] == {} and facts["passwd"] == {} and facts["groups"] == {}
+
+
+# ---------- the decisions ----------
+
+
+def test_directory_in_place_needs_nothing():
+    entry = {"type": "directory", "user": "root", "group": "hx", "mode": 750}
+    assert ops.directory_fix(entry, "/d", "root", "hx", "750") == []
+
+
+def test_absent_directory_is_created_owned_and_moded_in_one_command():
+    steps_ = ops.directory_fix({"type": None}, "/opt/h x", "root", "hx", "750")
+    assert (
+        ops.joined(steps_).get_raw_value()
+        == "mkdir -p '/opt/h x' && chmod 750 '/opt/h x' && chown root:hx '/opt/h x'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"type": "directory", "user": "root", "group": "hx", "mode": 777}, "chmod 750 /d"),
+        ({"type": "directory", "user": "nobody", "group": "hx", "mode": 750}, "chown root:hx /d"),
+        (
+            {"type": "directory", "user": "root", "group": "root", "mode": 755},
+            "chmod 750 /d && chown root:hx /d",
+        ),
+    ],
+)
+def test_drifted_directory_gets_only_the_repair_it_needs(entry, expected):
+    assert ops.joined(ops.directory_fix(entry, "/d", "root", "hx", "750")).get_raw_value() == expected
+
+
+def test_attributes_match_ignores_what_is_not_managed():
+    entry = {"type": "file", "user": "root", "group": "hx", "mode": 640}
+    assert ops.attributes_match(entry, None, None, None)
+    assert ops.attributes_match(entry, "root", "hx", "640")
+    assert not ops.attributes_match(entry, "root", "hx", "644")
+    assert not ops.attributes_match(entry, "root", "root", None)
+
+
+def test_content_matches_on_sha1_of_the_rendering():
+    text = "port: 4000\n"
+    entry = {"type": "file", "sha1": hashlib.sha1(text.encode()).hexdigest()}
+    assert ops.content_matches(entry, text)
+    assert not ops.content_matches(entry, text + "x")
+    assert not ops.content_matches({"type": None}, text)
+    assert not ops.content_matches({"type": "file"}, text)  # no hash taken: never trusted
+    assert not ops.content_matches(None, text)
+
+
+def test_user_matches_checks_home_shell_and_primary_group():
+    facts = {
+        "passwd": {"hx": {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}},
+        "groups": {"hx": 998, "other": 5},
+    }
+    assert ops.user_matches(facts, "hx", "hx", "/nonexistent", "/bin/false")
+    assert not ops.user_matches(facts, "hx", "hx", "/nonexistent", "/bin/bash")
+    assert not ops.user_matches(facts, "hx", "other", "/nonexistent", "/bin/false")
+    assert not ops.user_matches(facts, "hx", "hx", "/home/hx", "/bin/false")
+    assert not ops.user_matches(facts, "nobody", None, None, None)
+
+
+def test_a_path_the_snapshot_does_not_cover_is_not_trusted():
+    facts = {"paths": {"/a": {"type": None}}}
+    assert ops.snapshot_of(facts, "/a") == {"type": None}
+    assert ops.snapshot_of(facts, "/b") is None
+    assert ops.snapshot_of({}, "/a") is None
+
+
+def test_mode_int_is_pyinfras_representation():
+    assert ops.mode_int("640") == 640 and ops.mode_int(755) == 755 and ops.mode_int(None) is None
+    with pytest.raises(Exception, match="octal"):
+        ops.mode_int("rw-r--r--")
+
+
+# ---------- the installer ----------
+
+
+def test_installer_choice():
+    assert effective_installer("uv", True) == "uv"
+    assert effective_installer("pip", True) == "pip"
+    assert effective_installer("uv", False) == "pip"  # uv comes only with the wheelhouse
+    with pytest.raises(ValueError, match="uv, pip"):
+        effective_installer("conda", True)
+
+
+def test_pip_fallback_script_uses_the_wheelhouse_offline_and_hash_checked():
+    script = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1", installer="pip")
+    assert "python3 -m venv /v/r1" in script
+    assert "/v/r1/bin/pip install" in script and "--no-index --find-links /g/.install-r1" in script
+    assert "--require-hashes -r /g/.install-r1/gateway.lock" in script
+    assert "uv" not in script.replace("/v/r1", "")
+    assert "litellm --version" in script and script.endswith("rm -rf /g/.install-r1 /g/wh.tar")
+
+
+def test_uv_script_unpacks_uv_from_its_wheel():
+    script = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1", installer="uv")
+    assert "python3 -m zipfile -e /g/.install-r1/uv-*.whl" in script
+    assert '"$uv" pip install' in script and "--offline --no-index" in script
+
+
+def test_index_install_is_pip_even_when_uv_is_asked_for():
+    script = install_script("r1", "/v/r1", "/g/gateway-r1.lock", None, "/g/.install-r1", installer="uv")
+    assert "/v/r1/bin/pip install" in script and "--no-index" not in script
+
+
+# ---------- the wheelhouse ----------
+
+
+def test_concurrent_deploys_share_one_wheelhouse_build(tmp_path, monkeypatch):
+    """Two deploys that need the same release at once: one builds, the other waits on the lock."""
+    monkeypatch.setattr(wheelhouse, "CACHE", tmp_path)
+    builds = []
+
+    def fake_pip(cmd, **_):
+        builds.append(cmd)
+        time.sleep(0.3)  # long enough for the other caller to reach the lock
+        dest = Path(cmd[cmd.index("--dest") + 1])
+        (dest / "pkg-1.0-py3-none-any.whl").write_bytes(b"wheel")
+
+        class Done:
+            returncode, stderr = 0, ""
+
+        return Done()
+
+    monkeypatch.setattr(wheelhouse.subprocess, "run", fake_pip)
+    release = wheelhouse.Release("abc", "3.11", "x86_64", "2.36")
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(wheelhouse.ensure_built(release))) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert results == [tmp_path / "wheelhouse-abc.tar"] * 3
+    assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob("*.partial"))
+    # A later run finds the tar and builds nothing.
+    assert wheelhouse.ensure_built(release) == tmp_path / "wheelhouse-abc.tar" and len(builds) == 1
+
+
+def test_release_id_changes_with_the_target_python_and_platform():
+    a = wheelhouse.release_for((3, 11, 2), "x86_64", "2.36")
+    assert a == wheelhouse.release_for((3, 11, 9), "x86_64", "2.36")  # same minor: same wheels
+    assert a.id != wheelhouse.release_for((3, 12, 1), "x86_64", "2.36").id
+    assert a.id != wheelhouse.release_for((3, 11, 2), "aarch64", "2.36").id
+
+
+# ---------- the benchmark's arithmetic ----------
+
+
+def test_bench_reads_deploy_tasks_without_running_deploy_py():
+    tasks = steps.deploy_tasks()
+    assert tasks[0] == "precheck" and "venv" in tasks and "service" in tasks and "validate" in tasks
+
+
+def test_bench_deploy_tasks_needs_a_tasks_tuple(tmp_path):
+    path = tmp_path / "deploy.py"
+    path.write_text("X = 1\n")
+    with pytest.raises(RuntimeError, match="TASKS"):
+        steps.deploy_tasks(path)
+
+
+def test_percentile_nearest_rank():
+    values = list(range(1, 201))
+    assert steps.percentile(values, 50) == 100
+    assert steps.percentile(values, 99) == 198
+    assert steps.percentile([5.0], 99) == 5.0
+    with pytest.raises(ValueError):
+        steps.percentile([], 50)
+
+
+def test_summary_and_table():
+    data = steps.summary([3.0, 1.0, 2.0])
+    assert (data["median"], data["min"], data["max"]) == (2.0, 1.0, 3.0)
+    row = {"figure": "no-op", "unit": "s", "n": 3, "target": "<= 4 s", "met": True, **data}
+    lines = steps.markdown_table([row])
+    assert lines[2] == "| no-op | 2.00 s | 1.00 s | 3.00 s | 3 | <= 4 s (met) |"
+    assert "MISSED" in steps.markdown_table([{**row, "met": False}])[2]
