@@ -24,6 +24,10 @@ DEFAULT_TIMEOUT = {"chat": 60.0, "embedding": 30.0}
 # LiteLLM: ollama_chat/ posts to /api/chat; embeddings need ollama/, which posts to /api/embed.
 LITELLM_PREFIX = {"chat": "ollama_chat/", "embedding": "ollama/"}
 EXAMPLE_URL = "http://192.168.10.29:11434"
+# Free text for people (LiteLLM's model_info.description): any printable character, quotes, $,
+# backticks, '#', ':' and newlines included. It reaches the host only inside config.yaml, JSON-quoted
+# by the template, never through a shell.
+DESCRIPTION_MAX_LENGTH = 1000
 
 _NAME_RE = re.compile(NAME_PATTERN)
 _TAG_RE = re.compile(TAG_PATTERN)
@@ -68,6 +72,7 @@ class Model:
     mode: str
     dims: int | None
     timeout: float
+    description: str = ""
 
     @property
     def litellm_model(self) -> str:
@@ -94,6 +99,7 @@ class Deployment:
     dims: int | None
     timeout: float
     backend: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ class Catalogue:
                 dims=model.dims,
                 timeout=model.timeout,
                 backend=model.backend,
+                description=model.description,
             )
 
         result = [deploy(m.name, m) for m in self.models]
@@ -199,7 +206,7 @@ def one_of(names: Sequence[str]) -> str:
 _KEYS = {
     # kind: (required keys, optional keys)
     "backend": (("name", "url"), ()),
-    "model": (("name", "backend", "model", "mode"), ("dims", "timeout")),
+    "model": (("name", "backend", "model", "mode"), ("dims", "timeout", "description")),
     "group": (("name", "members"), ()),
 }
 _SECTION_OF = {"backend": "backends", "model": "models", "group": "model_groups"}
@@ -482,6 +489,10 @@ def _parse_model_fields(
             'e.g. "timeout": 120, or leave it out for the default (60 chat, 30 embedding)'
         )
 
+    description = entry.get("description")
+    if description is not None:
+        _check_description(label, description, problems)
+
     if len(problems.lines) > before or not all(k in entry for k in _KEYS["model"][0]):
         return None
     return {
@@ -490,7 +501,45 @@ def _parse_model_fields(
         "mode": mode,
         "dims": dims if mode == "embedding" else None,
         "timeout": float(timeout) if timeout is not None else DEFAULT_TIMEOUT[mode],
+        "description": description or "",
     }
+
+
+def _check_description(label: str, description: Any, problems: _Problems) -> None:
+    """Free text: a string of printable characters, newlines and tabs, at most 1000 characters."""
+    fix = (
+        f"write it as a string of at most {DESCRIPTION_MAX_LENGTH} printable characters "
+        "(quotes, $, backticks, '#', ':' and newlines are fine), or leave it out"
+    )
+    if not isinstance(description, str):
+        problems.add(f"{label} description must be text, got {describe(description)}; {fix}")
+        return
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        problems.add(f"{label} description has {len(description)} characters; {fix}")
+        return
+    bad = text_problem(description)
+    if bad:
+        problems.add(f"{label} description {bad}; {fix}")
+
+
+def text_problem(text: str) -> str | None:
+    """Why free text cannot go into config.yaml as it is, or None if it can.
+
+    Control characters other than newline and tab are refused, and so are characters beyond
+    U+FFFF (emoji): the template JSON-escapes them as surrogate pairs, which PyYAML (LiteLLM's
+    loader) does not join back, so they would not arrive literally.
+    """
+    control = sorted({ch for ch in text if not (ch.isprintable() or ch in "\n\t" or ord(ch) > 0xFFFF)})
+    if control:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in control[:5])
+        return f"contains control or unprintable characters ({shown})"
+    astral = sorted({ch for ch in text if ord(ch) > 0xFFFF})
+    if astral:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in astral[:5])
+        return (
+            f"contains characters beyond U+FFFF such as emoji ({shown}), which LiteLLM's YAML loader garbles"
+        )
+    return None
 
 
 def _parse_groups(

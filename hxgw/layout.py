@@ -7,6 +7,7 @@ only its logs; nothing is world-writable.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from dataclasses import dataclass
 
 from hxgw.settings import Settings
@@ -36,3 +37,89 @@ def directories(settings: Settings) -> list[Entry]:
         Entry(posixpath.join(base, "logs"), "root", "root", "755", "logs root"),
         Entry(settings.log_dir, svc, svc, "750", "the only place the service may write"),
     ]
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A subtree whose every entry (its root included) must have this owner and group and none of
+    the `forbidden` permission bits (octal, as in `find -perm /MODE`).
+
+    The exact modes of the directories and of the managed files are set by their own operations;
+    a Tree states what must hold for everything inside, including files no operation names (the
+    venvs, anything an operator dropped in). Symlinks are checked for owner and group only.
+    """
+
+    path: str
+    user: str
+    group: str
+    forbidden: str
+    why: str
+
+
+def trees(settings: Settings) -> list[Tree]:
+    """The production permission model (the seed's enhancement #005), most specific first: a path
+    belongs to the first tree that contains it, so config and logs are carved out of the rest."""
+    svc = settings.service_user
+    return [
+        Tree(
+            settings.config_dir, "root", svc, "027", "config and key: root's, readable by the service group"
+        ),
+        Tree(settings.log_dir, svc, svc, "002", "the service's own files, never world-writable"),
+        Tree(settings.base_dir, "root", "root", "022", "code, venvs and scripts: only root writes"),
+    ]
+
+
+def _find(settings: Settings, index: int, *tests: str) -> str:
+    """`find TREE [-path CARVED -prune -o]... TESTS`, every word shell-quoted."""
+    all_trees = trees(settings)
+    tree = all_trees[index]
+    words = ["find", tree.path]
+    for inner in all_trees[:index]:
+        if inner.path.startswith(tree.path + "/"):
+            words += ["-path", inner.path, "-prune", "-o"]
+    return " ".join(shlex.quote(word) for word in [*words, *tests])
+
+
+def _owner_drift(tree: Tree) -> list[str]:
+    return ["(", "!", "-user", tree.user, "-o", "!", "-group", tree.group, ")"]
+
+
+def _mode_drift(tree: Tree) -> list[str]:
+    return ["(", "!", "-type", "l", "-perm", f"/{tree.forbidden}", ")"]
+
+
+def drift_scan_command(settings: Settings, limit: int = 20) -> str:
+    """One shell command printing `drift <tree index> <path>` for up to `limit` drifted paths per
+    tree, then `drift_count <tree index> <n>`. Prints nothing for a clean or absent tree."""
+    parts = []
+    for index, tree in enumerate(trees(settings)):
+        find = _find(settings, index, "(", *_owner_drift(tree), "-o", *_mode_drift(tree), ")", "-print")
+        parts.append(
+            f"if [ -d {shlex.quote(tree.path)} ]; then {find} 2>/dev/null | "
+            f"awk -v t={index} -v n={int(limit)} "
+            '\'NR<=n {print "drift " t " " $0} END {if (NR) print "drift_count " t " " NR}\'; fi'
+        )
+    return "; ".join([*parts, "true"])
+
+
+def drift_repair_command(settings: Settings) -> str:
+    """A script that puts every tree back to its model, touching only the entries that drifted:
+    chown where the owner or group differs, strip the forbidden bits where any is set."""
+    lines = ["set -e"]
+    for index, tree in enumerate(trees(settings)):
+        guard = f"[ ! -d {shlex.quote(tree.path)} ] ||"
+        chown = ["-exec", "chown", "-h", f"{tree.user}:{tree.group}", "{}", "+"]
+        strip = ",".join(
+            f"{who}-{_letters(int(digit, 8))}"
+            for who, digit in zip("ugo", tree.forbidden.rjust(3, "0"), strict=True)
+            if digit != "0"
+        )
+        lines.append(f"{guard} {_find(settings, index, *_owner_drift(tree), *chown)}")
+        lines.append(
+            f"{guard} {_find(settings, index, *_mode_drift(tree), '-exec', 'chmod', strip, '{}', '+')}"
+        )
+    return "\n".join(lines)
+
+
+def _letters(bits: int) -> str:
+    return "".join(letter for bit, letter in ((4, "r"), (2, "w"), (1, "x")) if bits & bit)

@@ -8,13 +8,14 @@ reported if required). All problems are raised together in one ConfigError.
 from __future__ import annotations
 
 import ipaddress
+import math
 import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hxgw.catalogue import ConfigError, describe, did_you_mean, is_int
+from hxgw.catalogue import ConfigError, describe, did_you_mean, is_int, text_problem
 
 UNIT_NAME = "hx-litellm-gateway.service"
 INSTALL_SOURCES = ("wheelhouse", "index")
@@ -110,6 +111,12 @@ class Settings:
         """URL clients on the network use."""
         return f"http://{self.gateway_ip}:{self.port}"
 
+    @property
+    def loopback_only(self) -> bool:
+        """The gateway answers only on the host itself (listen_host 127.x): a local reverse proxy
+        or an SSH tunnel is its only way in, and the control machine cannot reach public_url."""
+        return ipaddress.IPv4Address(self.listen_host).is_loopback
+
 
 def parse_settings(data: Mapping[str, Any]) -> Settings:
     """Validate the deploy settings in `data` and return Settings, or raise ConfigError
@@ -135,6 +142,7 @@ def parse_settings(data: Mapping[str, Any]) -> Settings:
     }
     for key in ("backend_check_strict", "validation_strict", "force"):
         fields[key] = _check_bool(key, value(key), report)
+    _check_listen_host_reaches_clients(fields["listen_host"], fields["gateway_ip"], report)
     if problems:
         raise ConfigError(problems)
     return Settings(**fields)
@@ -211,6 +219,19 @@ def _check_listen_host(raw: Any, report: Report) -> str | None:
     return _check_ipv4("listen_host", raw, fix, report)
 
 
+def _check_listen_host_reaches_clients(listen: str | None, gateway_ip: str | None, report: Report) -> None:
+    """Clients reach the gateway at gateway_ip: listening on another address would miss them."""
+    if listen is None or gateway_ip is None:
+        return
+    if listen in ("0.0.0.0", gateway_ip) or ipaddress.IPv4Address(listen).is_loopback:
+        return
+    report(
+        "listen_host",
+        f"{listen!r} is not where clients connect (gateway_ip is {gateway_ip!r}); use '0.0.0.0' "
+        f"(all interfaces), {gateway_ip!r}, or '127.0.0.1' (only the host itself, behind a local proxy)",
+    )
+
+
 def _check_version(raw: Any, report: Report) -> str | None:
     fix = "pin an exact LiteLLM release, e.g. litellm_version = '1.74.9'"
     if raw is None:
@@ -265,3 +286,95 @@ def _check_install_source(raw: Any, report: Report) -> str | None:
         )
         return None
     return raw
+
+
+# LiteLLM's Router() keyword arguments (litellm 1.108.7, `Router.__init__`): the only keys the
+# proxy passes on from router_settings; it silently drops any other (the seed's `model_group`).
+# model_list is left out on purpose: the deploy writes it from the catalogue.
+ROUTER_KEYS = (
+    "assistants_config", "search_tools", "guardrail_list", "redis_url", "redis_host", "redis_port",
+    "redis_password", "redis_db", "cache_responses", "cache_kwargs", "caching_groups", "client_ttl",
+    "polling_interval", "default_priority", "num_retries", "max_fallbacks", "timeout",
+    "stream_timeout", "default_litellm_params", "default_max_parallel_requests", "set_verbose",
+    "debug_level", "default_fallbacks", "fallbacks", "context_window_fallbacks",
+    "content_policy_fallbacks", "model_group_alias", "enable_pre_call_checks",
+    "enable_tag_filtering", "tag_filtering_match_any", "tag_routing_prefix", "plugins",
+    "retry_after", "retry_policy", "model_group_retry_policy", "allowed_fails",
+    "allowed_fails_policy", "cooldown_time", "disable_cooldowns", "fallback_on_unsupported_params",
+    "routing_strategy", "optional_pre_call_checks", "routing_strategy_args", "routing_groups",
+    "provider_budget_config", "alerting_config", "router_general_settings",
+    "deployment_affinity_ttl_seconds", "model_group_affinity_config", "ignore_invalid_deployments",
+    "enable_health_check_routing", "health_check_staleness_threshold",
+    "health_check_ignore_transient_errors", "background_health_check_model_groups",
+    "enable_weighted_failover", "fallback_access_check", "fallback_budget_check",
+    "auto_router_capability_limit",
+)  # fmt: skip
+
+
+def parse_router_settings(raw: Any) -> dict[str, Any]:
+    """Validate router_settings: a dict of known Router() arguments whose values are plain data
+    (text, numbers, booleans, None, lists and dicts of those). Text may hold any printable
+    character; the template JSON-quotes every value. Raise ConfigError listing every problem."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            [
+                f"router_settings must be a dict of LiteLLM Router() arguments, got {describe(raw)}; "
+                "write router_settings = {'routing_strategy': 'simple-shuffle', ...}"
+            ]
+        )
+    problems = []
+    for key, value in raw.items():
+        if key == "model_list":
+            problems.append(
+                "router_settings: key 'model_list' is written by the deploy from the catalogue; "
+                "remove it and describe models under models and model_groups"
+            )
+            continue
+        if not isinstance(key, str) or key not in ROUTER_KEYS:
+            hint = did_you_mean(key, ROUTER_KEYS) if isinstance(key, str) else ""
+            problems.append(
+                f"router_settings: unknown key {_shown(key)}{hint}; LiteLLM would silently ignore it: "
+                "rename or remove it (keys are LiteLLM 1.108.7 Router() arguments, e.g. "
+                "routing_strategy, num_retries, timeout, allowed_fails, cooldown_time, fallbacks, "
+                "model_group_alias)"
+            )
+            continue
+        bad = _plain_data_problem(value)
+        if bad:
+            problems.append(
+                f"router_settings: {key} {bad}; use text, numbers, True/False, None, "
+                "or lists and dicts of those"
+            )
+    if problems:
+        raise ConfigError(problems)
+    return dict(raw)
+
+
+def _plain_data_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a value cannot be written into config.yaml as plain data, or None if it can."""
+    if depth > 8:
+        return "is nested too deeply"
+    if value is None or isinstance(value, bool) or is_int(value):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"is {value!r}, which YAML cannot hold as a number"
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"has text that {problem}" if problem else None
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _plain_data_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a non-text dict key {describe(key)}"
+            problem = text_problem(key) or _plain_data_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"holds {describe(value)}, which is not plain data"

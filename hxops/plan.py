@@ -15,7 +15,7 @@ from pyinfra.api.exceptions import DeployError
 
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue
 from hxgw.secrets import check_master_key
-from hxgw.settings import SETTING_KEYS, Settings, parse_settings
+from hxgw.settings import SETTING_KEYS, Settings, parse_router_settings, parse_settings
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
@@ -77,15 +77,17 @@ def for_host(host) -> HostPlan:
             check_master_key(master_key)
         except ConfigError as error:
             problems.extend(f"MASTER_KEY: {p}" for p in error.problems)
-    router = host.data.get("router_settings") or {}
-    if not isinstance(router, dict):
-        problems.append("router_settings must be a dict of LiteLLM Router() arguments")
+    router = {}
+    try:
+        router = parse_router_settings(host.data.get("router_settings"))
+    except ConfigError as error:
+        problems.extend(error.problems)
     if problems:
         raise DeployError(
             f"{host.name}: the deploy's data has {len(problems)} problem(s); nothing was changed "
             "on any host:\n  - " + "\n  - ".join(problems)
         )
-    plan = HostPlan(settings, catalogue, dict(router), master_key)
+    plan = HostPlan(settings, catalogue, router, master_key)
     _plans[host.name] = plan
     return plan
 

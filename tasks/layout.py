@@ -1,9 +1,18 @@
-"""Step 4: the service's system user and group, and the directory layout with production modes."""
+"""Step 4: the service's system user and group, the directory layout with production modes, and
+the permission model enforced on everything under base_dir (the seed's enhancement #005).
 
-from pyinfra import host
+Drift inside the tree (a `chown -R`, a `chmod -R o+w`, a file dropped in by hand) is found by ONE
+find (hxops.security.LayoutDrift) and repaired only when there is some, so a clean re-run stays a
+no-op. The repair does not restart the service: ownership and modes do not change what it runs,
+and the process has already read its config and key. A content change restarts it (tasks/config.py).
+"""
 
-from hxgw.layout import directories
+from pyinfra import host, logger
+from pyinfra.operations import server
+
+from hxgw.layout import directories, drift_repair_command
 from hxops import ops, plan
+from hxops.security import LayoutDrift, drift_by_tree
 
 settings = plan.for_host(host).settings
 user = settings.service_user
@@ -26,4 +35,15 @@ for entry in directories(settings):
         user=entry.user,
         group=entry.group,
         mode=entry.mode,
+    )
+
+drift = drift_by_tree(host.get_fact(LayoutDrift, settings=settings), settings)
+if drift:
+    total = sum(entry["count"] for entry in drift.values())
+    for tree, entry in drift.items():
+        shown = ", ".join(entry["examples"][:5])
+        logger.warning(f"{host.name}: {entry['count']} path(s) under {tree} drifted from the model: {shown}")
+    server.shell(
+        name=f"Repair owner/mode drift of {total} path(s) under {settings.base_dir}",
+        commands=[drift_repair_command(settings)],
     )

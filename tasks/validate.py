@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pyinfra import host, local  # noqa: E402
+from pyinfra import host, local, logger  # noqa: E402
 
 from hxops import plan, validation_op  # noqa: E402
 
@@ -27,7 +27,14 @@ if not host_plan.facts:
     # Run alone: deploy.py's connectivity step did not run (its precheck fills host_plan.facts),
     # so probe the backends the same way, with the same step, to know which are unreachable.
     local.include(str(REPO / "tasks" / "backends.py"))
-if not host_plan.stopped:
+if not host_plan.stopped and host_plan.settings.loopback_only:
+    # listen_host 127.x: nothing but the host itself can reach the API, this machine included;
+    # start.sh has checked /health/readiness there. (Validate through the local proxy instead.)
+    logger.warning(
+        f"{host.name}: listen_host is {host_plan.settings.listen_host}: the API answers only on the "
+        "host itself, so it is not validated from here (start.sh checked its readiness on the host)"
+    )
+elif not host_plan.stopped:
     validation_op.gateway_api(
         name=f"Validate the gateway API at {host_plan.settings.public_url}",
         report_setting=host.data.get("validation_report"),

@@ -1,0 +1,325 @@
+"""Security of the deployed gateway on a real fleet machine: the unit's exposure, no internet at
+start-up, the master key's single home and its rotation, the permission model and its repair,
+loopback-only listening, hostile free text, and a bad value that changes nothing.
+
+Every test shares the session's deployed gateway and puts back what it changed in a finally.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shlex
+import subprocess
+import textwrap
+
+import httpx
+import pytest
+
+from testbed import fleet
+from tests.e2e import helpers
+from tests.e2e.conftest import GATEWAY
+
+BASE = helpers.BASE
+UNIT = helpers.UNIT
+CONFIG_DIR = f"{BASE}/config/api-gateway"
+CONFIG = f"{CONFIG_DIR}/config.yaml"
+ENV_FILE = f"{CONFIG_DIR}/gateway.env"
+LOGS = f"{BASE}/logs/services"
+SCRIPTS = f"{BASE}/scripts/service/api-gateway"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+VENV_PYTHON = f"{BASE}/gateway/venv/bin/python"
+# What LiteLLM 1.108.7 logs when it reaches for the internet at start-up (seen by starting it
+# without LITELLM_LOCAL_MODEL_COST_MAP on a fleet machine, which has no route out):
+#   "LiteLLM: model cost map fetch attempt 1/3 failed (ConnectError fetching https://raw.githubusercontent.com/...
+#    [Errno -3] Temporary failure in name resolution); retrying in 2.6s"
+#   "LiteLLM: Failed to fetch remote model cost map from https://raw.githubusercontent.com/..."
+# and, were telemetry recording, "telemetry: recording [...]".
+INTERNET_MARKERS = (
+    "fetch attempt",
+    "Failed to fetch",
+    "githubusercontent",
+    "name resolution",
+    "Network is unreachable",
+    "telemetry: recording",
+)
+HOSTILE = 'it\'s "quoted" $HOME `whoami` # not a comment: yes\nsecond line'
+
+
+def base_url() -> str:
+    return f"http://{fleet.find(GATEWAY).address}:4000"
+
+
+def get(path: str, key: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.get(base_url() + path, headers=headers, timeout=30, trust_env=False)
+
+
+def new_key() -> str:
+    return "sk-" + secrets.token_urlsafe(32)
+
+
+def starts() -> int:
+    """How many times systemd has started the unit (the journal's 'Started' lines)."""
+    return int(helpers.ssh(GATEWAY, f"journalctl -u {UNIT} -o cat | grep -c '^Started' || true").strip())
+
+
+def changes(result: helpers.DeployResult) -> list[str]:
+    """Changed operations, without the validation (a python.call always reports a change)."""
+    return [name for name in result.changed(GATEWAY) if not name.startswith("tasks/validate.py")]
+
+
+def restore() -> None:
+    result = helpers.pyinfra("--limit", GATEWAY)
+    assert result.returncode == 0, result.output[-3000:]
+
+
+def host_yaml(expression: str) -> object:
+    """Evaluate `expression` (with `c` the parsed config.yaml) in the gateway venv's Python; the
+    host's system Python has no yaml."""
+    code = f"import json, yaml; c = yaml.safe_load(open({CONFIG!r})); print(json.dumps({expression}))"
+    return json.loads(helpers.ssh(GATEWAY, f"{VENV_PYTHON} -c {shlex.quote(code)}"))
+
+
+def test_unit_exposure_is_at_most_2_and_every_open_directive_is_explained(first_deploy):
+    analysis = helpers.ssh(GATEWAY, f"systemd-analyze security {UNIT} --no-pager")
+    score = re.search(rf"Overall exposure level for {re.escape(UNIT)}: (\d+\.\d+)", analysis)
+    assert score, analysis[-2000:]
+    assert float(score.group(1)) <= 2.0, analysis
+    comments = [
+        line for line in helpers.ssh(GATEWAY, f"cat {UNIT_FILE}").splitlines() if line.startswith("#")
+    ]
+    still_open = [line.split()[1] for line in analysis.splitlines() if line.startswith("✗")]
+    assert still_open, "systemd-analyze lists nothing open: update this test and the unit's comments"
+    for setting in still_open:
+        directive = setting.split("=")[0]
+        assert any(directive in comment for comment in comments), f"{setting} is open without a comment"
+    # Closed as far as that, the proxy still serves chat and embeddings.
+    key = helpers.master_key(GATEWAY)
+    with httpx.Client(base_url=base_url(), headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+        chat = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "hx-chat",
+                "messages": [{"role": "user", "content": "Return exactly the text: HX-OK"}],
+                "temperature": 0,
+                "max_tokens": 10,
+            },
+        )
+        assert chat.status_code == 200, chat.text
+        assert chat.json()["choices"][0]["message"]["content"].strip() == "HX-OK"
+        emb = client.post("/v1/embeddings", json={"model": "emb-perf", "input": ["a", "b"]})
+        assert emb.status_code == 200, emb.text
+        assert [len(d["embedding"]) for d in emb.json()["data"]] == [768, 768]
+
+
+def test_no_telemetry_and_no_internet_fetch_at_start(first_deploy):
+    environment = helpers.ssh(GATEWAY, f"systemctl show -p Environment --value {UNIT}").split()
+    assert "LITELLM_LOCAL_MODEL_COST_MAP=True" in environment
+    assert "LITELLM_TELEMETRY_DISABLED=True" in environment
+    assert host_yaml("c['litellm_settings']") == {"telemetry": False}
+    invocation = helpers.ssh(GATEWAY, f"systemctl show -p InvocationID --value {UNIT}").strip()
+    log = helpers.ssh(GATEWAY, f"journalctl _SYSTEMD_INVOCATION_ID={invocation} -o cat --no-pager")
+    assert "Application startup complete" in log  # this is the journal of a whole start
+    for marker in INTERNET_MARKERS:
+        assert marker not in log, f"the gateway tried the internet at start-up: {marker!r} in its journal"
+
+
+def test_master_key_appears_nowhere_but_its_file(first_deploy, tmp_path):
+    key = helpers.master_key(GATEWAY)
+    assert helpers.ssh(GATEWAY, f"stat -c '%U:%G %a' {ENV_FILE}").strip() == "root:hx-gateway 640"
+    # Deploys that handle the key, as verbose as pyinfra gets: with MASTER_KEY, and without it
+    # (the validation then reads the key from the host). Their reports go where we can read them.
+    # (The key's upload itself, at -vvv --debug --diff, is in the rotation test below.)
+    report = tmp_path / "report-{host}.json"
+    verbose = ("-vvv", "--debug", "--diff", "--limit", GATEWAY, "--data", f"validation_report={report}")
+    with_key = helpers.pyinfra(*verbose, env={"MASTER_KEY": key})
+    assert with_key.returncode == 0, with_key.output[-3000:]
+    without_key = helpers.pyinfra(*verbose)
+    assert without_key.returncode == 0, without_key.output[-3000:]
+    dry = helpers.pyinfra(
+        "--dry", "--diff", "-v", "--limit", GATEWAY, env={"MASTER_KEY": key}, json_output=False
+    )
+    assert dry.returncode == 0, dry.output[-3000:]
+    scripts = helpers.ssh(
+        GATEWAY,
+        f"cd {SCRIPTS} && ./status.sh 2>&1; ./stop.sh 2>&1; ./start.sh 2>&1; ./status.sh 2>&1",
+        timeout=240,
+    )
+    assert "OK: hx-litellm-gateway.service is ready" in scripts, scripts[-2000:]
+    places = {
+        "config.yaml": helpers.ssh(GATEWAY, f"cat {CONFIG}"),
+        "the unit": helpers.ssh(GATEWAY, f"cat {UNIT_FILE}"),
+        "process arguments": helpers.ssh(GATEWAY, "ps -eo args"),
+        "the journal": helpers.ssh(GATEWAY, "journalctl --no-pager -o cat", timeout=60),
+        "pyinfra -vvv --debug --diff with MASTER_KEY": with_key.output,
+        "pyinfra -vvv --debug --diff without MASTER_KEY": without_key.output,
+        "pyinfra --dry --diff -v": dry.output,
+        "the service scripts": scripts,
+        "the validation report": (tmp_path / f"report-{GATEWAY}.json").read_text(),
+    }
+    assert "master_key: os.environ/LITELLM_MASTER_KEY" in places["config.yaml"]
+    assert json.loads(places["the validation report"])["checks"]  # a real report was written
+    leaks = [where for where, text in places.items() if key in text]
+    assert leaks == [], f"the master key appears in: {', '.join(leaks)}"
+    tracked = subprocess.run(["git", "grep", "-F", "-q", "-e", key], cwd=helpers.REPO)
+    assert tracked.returncode == 1, "the master key is in a file tracked by git"
+
+
+def test_key_rotation_restarts_once_and_only_the_new_key_works(first_deploy):
+    original = helpers.master_key(GATEWAY)
+    rotated = new_key()
+    env_before = helpers.ssh(GATEWAY, f"sha256sum {ENV_FILE}")
+    pid, started = helpers.main_pid(GATEWAY), starts()
+    try:
+        # --dry --diff shows that the key changes, never a key, and changes nothing.
+        dry = helpers.pyinfra(
+            "--dry", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated}, json_output=False
+        )
+        assert dry.returncode == 0, dry.output[-3000:]
+        assert f"Will replace {ENV_FILE} with the master key from MASTER_KEY (value not shown)" in dry.output
+        assert rotated not in dry.output and original not in dry.output
+        assert helpers.ssh(GATEWAY, f"sha256sum {ENV_FILE}") == env_before
+        # The upload, as verbose as pyinfra gets.
+        result = helpers.pyinfra("-vvv", "--debug", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated})
+        assert result.returncode == 0, result.output[-3000:]
+        assert "tasks/config.py | Install the master key from MASTER_KEY (value not shown)" in changes(result)
+        assert starts() == started + 1  # exactly one restart
+        assert helpers.main_pid(GATEWAY) != pid
+        assert get("/v1/models", original).status_code in (400, 401, 403)
+        assert get("/v1/models", rotated).status_code == 200
+        assert rotated not in result.output and original not in result.output
+        # Without MASTER_KEY the host's key stays: nothing changes, nothing restarts.
+        pid = helpers.main_pid(GATEWAY)
+        again = helpers.pyinfra("--limit", GATEWAY)
+        assert again.returncode == 0, again.output[-3000:]
+        assert changes(again) == []
+        assert helpers.main_pid(GATEWAY) == pid
+        assert helpers.master_key(GATEWAY) == rotated
+    finally:
+        back = helpers.pyinfra("--limit", GATEWAY, env={"MASTER_KEY": original})
+        assert back.returncode == 0, back.output[-3000:]
+        assert helpers.master_key(GATEWAY) == original
+
+
+def test_permission_drift_is_repaired_on_the_next_run_without_a_restart(first_deploy):
+    pid = helpers.main_pid(GATEWAY)
+    dropped = f"{SCRIPTS}/dropped-by-hand"
+    helpers.ssh(
+        GATEWAY,
+        f"chown -R nobody:nogroup {BASE} && chmod -R o+w {BASE}/config && "
+        f"chmod g+w,o+w {BASE}/gateway/venv/bin/litellm && chmod 777 {LOGS} && "
+        f"touch {dropped} {LOGS}/note && chmod 666 {dropped} {LOGS}/note",
+    )
+    repaired = False
+    try:
+        result = helpers.pyinfra("--limit", GATEWAY)
+        assert result.returncode == 0, result.output[-3000:]
+        repaired = True
+        assert any(name.startswith("tasks/layout.py | Repair owner/mode drift") for name in changes(result))
+        assert not any("Restart" in name for name in changes(result))
+        assert helpers.main_pid(GATEWAY) == pid  # ownership and modes do not restart the service
+
+        expected = {
+            BASE: "root:root 755",
+            f"{BASE}/gateway": "root:root 755",
+            f"{BASE}/gateway/venvs": "root:root 755",
+            f"{BASE}/config": "root:root 755",
+            CONFIG_DIR: "root:hx-gateway 750",
+            CONFIG: "root:hx-gateway 640",
+            ENV_FILE: "root:hx-gateway 640",
+            f"{SCRIPTS}/start.sh": "root:root 755",
+            f"{SCRIPTS}/stop.sh": "root:root 755",
+            f"{SCRIPTS}/status.sh": "root:root 755",
+            dropped: "root:root 644",
+            LOGS: "hx-gateway:hx-gateway 750",
+            f"{LOGS}/note": "hx-gateway:hx-gateway 664",
+        }
+        stats = helpers.ssh(GATEWAY, "stat -c '%n %U:%G %a' " + " ".join(expected))
+        actual = {line.rsplit(" ", 2)[0]: " ".join(line.rsplit(" ", 2)[1:]) for line in stats.splitlines()}
+        assert actual == expected
+        # The venv tree (and everything else outside config and logs): root's, not group/other-writable.
+        outside = (
+            f"find {BASE} \\( -path {CONFIG_DIR} -o -path {LOGS} \\) -prune -o "
+            "\\( ! -user root -o ! -group root -o \\( ! -type l -perm /022 \\) \\) -print"
+        )
+        assert helpers.ssh(GATEWAY, outside) == ""
+        assert (
+            helpers.ssh(GATEWAY, f"find {CONFIG_DIR} ! -user root -o ! -group hx-gateway -o -perm /027") == ""
+        )
+        assert helpers.ssh(GATEWAY, f"find {BASE} -perm -o+w ! -type l -print") == ""
+        assert get("/v1/models", helpers.master_key(GATEWAY)).status_code == 200
+        # And the repaired host is a no-op again.
+        again = helpers.pyinfra("--limit", GATEWAY)
+        assert again.returncode == 0, again.output[-3000:]
+        assert changes(again) == []
+    finally:
+        helpers.ssh(GATEWAY, f"rm -f {dropped} {LOGS}/note")
+        if not repaired:
+            restore()
+
+
+def test_loopback_listen_host_works_on_the_host(first_deploy):
+    try:
+        result = helpers.pyinfra("--limit", GATEWAY, "--data", "listen_host=127.0.0.1")
+        assert result.returncode == 0, result.output[-3000:]
+        assert "tasks/service.py | Restart the gateway and wait for readiness" in result.changed(GATEWAY)
+        # Nothing but the host reaches the API, the control machine included: not validated from here.
+        assert "listen_host is 127.0.0.1: the API answers only on the host itself" in result.output
+        listeners = helpers.ssh(GATEWAY, "ss -ltnH 'sport = :4000'")
+        assert "127.0.0.1:4000" in listeners and "0.0.0.0:4000" not in listeners, listeners
+        assert "OK: hx-litellm-gateway.service is ready" in helpers.ssh(GATEWAY, f"{SCRIPTS}/start.sh")
+        status = helpers.ssh(GATEWAY, f"{SCRIPTS}/status.sh")
+        assert "OK  /health/readiness" in status and "BAD" not in status, status
+        with pytest.raises(httpx.ConnectError):
+            get("/health/liveliness", None)
+    finally:
+        restore()
+    assert "0.0.0.0:4000" in helpers.ssh(GATEWAY, "ss -ltnH 'sport = :4000'")
+
+
+def test_hostile_description_reaches_the_host_literally(first_deploy, tmp_path):
+    folder = tmp_path / "group_data"
+    folder.mkdir()
+    (folder / "all.py").write_text(
+        textwrap.dedent(
+            f"""
+            import copy, importlib.util
+            _spec = importlib.util.spec_from_file_location("_base", {str(helpers.REPO / "group_data/all.py")!r})
+            _base = importlib.util.module_from_spec(_spec)
+            _spec.loader.exec_module(_base)
+            models = copy.deepcopy(_base.models)
+            models[3]["description"] = {HOSTILE!r}
+            """
+        )
+    )
+    try:
+        result = helpers.pyinfra("--group-data", str(folder), "--limit", GATEWAY)
+        assert result.returncode == 0, result.output[-3000:]
+        assert "tasks/config.py | Render config.yaml" in result.changed(GATEWAY)
+        found = host_yaml(
+            "[e.get('model_info', {}).get('description') for e in c['model_list'] "
+            "if e['model_name'] == 'llm01-llama3.2-3b']"
+        )
+        assert found == [HOSTILE]
+        key = helpers.master_key(GATEWAY)
+        assert get("/v1/models", key).status_code == 200
+        info = get("/model/info", key)
+        assert info.status_code == 200, info.text
+        entry = next(e for e in info.json()["data"] if e["model_name"] == "llm01-llama3.2-3b")
+        assert entry["model_info"]["description"] == HOSTILE
+    finally:
+        restore()
+
+
+def test_a_bad_value_stops_the_deploy_and_changes_nothing_on_the_host(first_deploy):
+    before = helpers.ssh(GATEWAY, f"sha256sum {CONFIG} {ENV_FILE} {UNIT_FILE}")
+    pid = helpers.main_pid(GATEWAY)
+    result = helpers.pyinfra("--limit", GATEWAY, "--data", "port=70000", json_output=False)
+    assert result.returncode != 0
+    assert "settings: port 70000 is out of range; it must be from 1 to 65535" in result.output
+    assert "nothing was changed on any host" in result.output
+    assert "Starting operation" not in result.output
+    assert helpers.ssh(GATEWAY, f"sha256sum {CONFIG} {ENV_FILE} {UNIT_FILE}") == before
+    assert helpers.main_pid(GATEWAY) == pid
