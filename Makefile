@@ -7,13 +7,14 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
 	@echo "make test          every test: unit, then end-to-end on the local fleet (needs root)"
 	@echo "make testbed-up    boot the local fleet (GATEWAYS=N for more gateways)"
 	@echo "make testbed-down  stop the fleet and leave nothing behind"
+	@echo "make rollout       canary, then batches (BATCH=N) behind the load balancer; ARGS=--dry to preview"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -66,3 +67,9 @@ testbed-status: venv
 # The deploy benchmark on a fleet of its own (HX_TESTBED_NET, default 9): bench/results.{md,json}.
 bench: venv
 	$(PY) bench/run.py
+
+# Canary first, then BATCH gateways at a time, each drained from HAProxy around its restart;
+# a bad change rolls back and stops the rollout. ARGS: --dry, --data k=v, --group-data DIR, ...
+BATCH ?= 1
+rollout: venv
+	$(PY) -m rollout $(INVENTORY) --batch-size $(BATCH) $(ARGS)

@@ -26,10 +26,15 @@ TASKS = (
     "scripts",
     "service",
     "validate",  # the API checks and the report, from the control machine
+    "release",  # keep what now runs as the last known good release (the rollback target)
 )
 
-host_plan = plan.for_host(host)
-for task in TASKS:
-    if host_plan.stopped:
-        break
-    local.include(f"./tasks/{task}.py")
+if "loadbalancers" in host.groups:
+    # The optional HAProxy front door (rollout/): not a gateway, so none of the gateway steps.
+    local.include("./tasks/loadbalancer.py")
+else:
+    host_plan = plan.for_host(host)
+    for task in TASKS:
+        if host_plan.stopped:
+            break
+        local.include(f"./tasks/{task}.py")

@@ -20,7 +20,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import validation
-from hxops import plan
+from hxops import plan, release
 from hxops.paths import REPO
 
 KEY_VARIABLE = "LITELLM_MASTER_KEY"
@@ -116,4 +116,6 @@ def gateway_api(report_setting=None, ready_timeout=None):
         yield FunctionCommand(_fail, (RuntimeError(f"validation could not run: {type(error).__name__}"),), {})
         return
     if report.failures:
+        # Only when this run restarted the gateway (tasks/service.py): back to the last good release.
+        release.rollback_after_failed_validation(host, plan.for_host(host).settings, report.summary_line())
         yield FunctionCommand(_fail, (validation.ValidationFailed(report),), {})

@@ -415,6 +415,27 @@ def add_gateways(count: int) -> list[Machine]:
     return new
 
 
+def add_loadbalancer() -> Machine:
+    """Boot the load balancer machine hx-lb (.10) on a running fleet, unless it is there already."""
+    require_host()
+    machines = load_machines()
+    if not machines:
+        raise FleetError("the fleet is not up: run `make testbed-up` first")
+    existing = next((m for m in machines if m.role == "loadbalancer"), None)
+    if existing:
+        if not pid_alive(existing.pid):
+            power_on(existing.name)
+        return find(existing.name)
+    machine = Machine(LOADBALANCER[0], "loadbalancer", LOADBALANCER[1])
+    attach_namespace(machine)
+    prepare_machine_root(machine, rootfs.ensure_rootfs())
+    boot(machine)
+    machines.append(machine)
+    save_machines(machines)
+    wait_ready(machine)
+    return machine
+
+
 def power_off(name: str) -> None:
     """Stop a machine (or a backend process) the way a power cut would leave it: unreachable."""
     machines = load_machines()

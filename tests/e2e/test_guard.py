@@ -16,7 +16,11 @@ def fresh_gateway(fleet_machines):
     existing = [m for m in fleet.load_machines() if m.role == "gateway"]
     if len(existing) < 2:
         fleet.add_gateways(1)
-    return fleet.gateway_name(1)
+    name = fleet.gateway_name(1)
+    # Another module may have powered it off (install_paths) or deployed it (rollout): take a new one.
+    if not fleet.pid_alive(fleet.find(name).pid) or "hx-gateway" in _snapshot(name):
+        return fleet.add_gateways(1)[0].name
+    return name
 
 
 def _snapshot(name: str) -> str:

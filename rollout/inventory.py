@@ -1,0 +1,44 @@
+"""`python -m rollout.inventory INVENTORY`: the gateways and load balancers of a pyinfra inventory
+as JSON, with the host data the rollout needs.
+
+A separate process on purpose: importing pyinfra's CLI monkey-patches the whole interpreter for
+gevent, which the rollout (threads, subprocesses) must not inherit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+KEYS = (
+    "gateway_ip",
+    "port",
+    "ssh_hostname",
+    "ssh_user",
+    "ssh_port",
+    "ssh_key",
+    "ssh_known_hosts_file",
+    "ssh_strict_host_key_checking",
+)
+
+
+def describe(path: str) -> dict:
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        inventory = make_inventory(path, cwd=str(REPO))
+    gateways = inventory.get_group("gateways", default=[])
+    lbs = inventory.get_group("loadbalancers", default=[])
+    return {
+        "gateways": [h.name for h in gateways],
+        "loadbalancers": [h.name for h in lbs],
+        "data": {h.name: {k: h.data.get(k) for k in KEYS} for h in [*gateways, *lbs]},
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(describe(sys.argv[1]), default=str))

@@ -1,0 +1,412 @@
+"""Drive a rollout: pyinfra subprocesses per batch, HAProxy drains over SSH, readiness watches."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from rollout import logic
+
+REPO = Path(__file__).resolve().parent.parent
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+DEPLOY = "deploy.py"
+LB_CONTROL = "/usr/local/sbin/hx-lb-ctl"
+LB_BACKEND = "hx_gateways"
+# Plan-time info lines that say nothing about what would change.
+NOISE = ("identity confirmed", " holds all ", "found in known_hosts")
+
+
+class RolloutError(RuntimeError):
+    pass
+
+
+# --- the inventory ---------------------------------------------------------------------------
+
+
+@dataclass
+class Inventory:
+    gateways: list[str]
+    loadbalancers: list[str]
+    data: dict[str, dict] = field(default_factory=dict)  # host -> the data this module needs
+
+    def url(self, host: str) -> str | None:
+        address = self.data[host].get("gateway_ip")
+        return f"http://{address}:{self.data[host].get('port') or 4000}" if address else None
+
+
+def load_inventory(path: str) -> Inventory:
+    """Hosts of the `gateways` and `loadbalancers` groups, in inventory order, with their data."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "rollout.inventory", path],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise RolloutError(f"cannot load the inventory {path}:\n{tail}")
+    found = json.loads(proc.stdout)
+    if not found["gateways"]:
+        raise RolloutError(f"{path} has no `gateways` group: nothing to roll out")
+    return Inventory(found["gateways"], found["loadbalancers"], found["data"])
+
+
+# --- pyinfra ---------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> list[str]:
+    """A prefix that makes pyinfra get SIGKILL when the rollout dies (Linux PR_SET_PDEATHSIG via
+    util-linux setpriv), so killing the rollout stops the deploy it drives. Empty without setpriv."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+
+
+@dataclass
+class Run:
+    returncode: int
+    results: dict | None  # `results` of --json, None when pyinfra printed no JSON
+    plan: list[dict]
+    output: str  # pyinfra's log (stderr)
+    seconds: float
+
+
+def pyinfra(inventory: str, hosts: list[str], passthrough: list[str], dry: bool, log_file: Path) -> Run:
+    """`pyinfra [-y|--dry --diff] --json --limit H... INVENTORY deploy.py PASSTHROUGH`."""
+    mode = ["--dry", "--diff"] if dry else ["-y"]
+    limits = [arg for host in hosts for arg in ("--limit", host)]
+    cmd = [PYINFRA, *mode, "--json", *limits, *passthrough, inventory, DEPLOY]
+    wrapped = _die_with_parent() + cmd
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    # pyinfra's log goes straight to the file, so an interrupted run leaves it behind too.
+    with open(log_file, "w+") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(wrapped, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
+        seconds = time.monotonic() - started
+        log.write(f"(exit {proc.returncode}, {seconds:.1f} s)\n")
+        log.seek(0)
+        output = log.read()
+    document = None
+    if proc.stdout.strip().startswith("{"):
+        try:
+            document = json.loads(proc.stdout)
+        except ValueError:
+            document = None
+    return Run(
+        proc.returncode,
+        (document or {}).get("results"),
+        (document or {}).get("plan", []),
+        output,
+        seconds,
+    )
+
+
+# --- the load balancer -----------------------------------------------------------------------
+
+
+class LoadBalancer:
+    """hx-lb-ctl on one LB host, over OpenSSH with the inventory's SSH data."""
+
+    def __init__(self, name: str, data: dict):
+        self.name, self.data = name, data
+
+    def ssh(self, command: str, timeout: float) -> subprocess.CompletedProcess:
+        d = self.data
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"]
+        if d.get("ssh_key"):
+            cmd += ["-i", str(d["ssh_key"])]
+        if d.get("ssh_port"):
+            cmd += ["-p", str(d["ssh_port"])]
+        if d.get("ssh_known_hosts_file"):
+            cmd += ["-o", f"UserKnownHostsFile={d['ssh_known_hosts_file']}"]
+        if d.get("ssh_strict_host_key_checking"):
+            cmd += ["-o", f"StrictHostKeyChecking={d['ssh_strict_host_key_checking']}"]
+        target = d.get("ssh_hostname") or self.name
+        cmd += [f"{d['ssh_user']}@{target}" if d.get("ssh_user") else target, command]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def control(self, action: str, servers: list[str], timeout: float) -> dict:
+        args = [LB_CONTROL, action, LB_BACKEND, *servers, "--timeout", str(timeout)]
+        try:
+            proc = self.ssh(shlex.join(args), timeout=timeout + 30)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"{self.name}: no answer within {timeout + 30:.0f} s"}
+        try:
+            answer = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            error = (proc.stderr or proc.stdout).strip()[-300:] or f"exit {proc.returncode}"
+            return {"ok": False, "error": f"{self.name}: {error}"}
+        return answer
+
+    def servers(self) -> dict:
+        answer = self.control("state", [], timeout=10)
+        if "error" in answer:
+            raise RolloutError(answer["error"])
+        return answer
+
+
+# --- readiness, seen from the control machine ------------------------------------------------
+
+
+class ReadinessWatch(threading.Thread):
+    """Polls a gateway's /health/readiness while its batch deploys: restart-to-ready is the time
+    from the first failed poll to the next good one (None if it never went down)."""
+
+    def __init__(self, url: str, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.url, self.interval = url, interval
+        self.down_at: float | None = None
+        self.ready_seconds: float | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(trust_env=False, timeout=1.0) as client:
+            while not self._done.is_set():
+                try:
+                    ok = client.get(f"{self.url}/health/readiness").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                now = time.monotonic()
+                if not ok and self.down_at is None:
+                    self.down_at = now
+                elif ok and self.down_at is not None and self.ready_seconds is None:
+                    self.ready_seconds = now - self.down_at
+                self._done.wait(self.interval)
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self.join(timeout=5)
+        return self.ready_seconds
+
+
+# --- the rollout -----------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    inventory: str
+    batch_size: int = 1
+    limit: list[str] = field(default_factory=list)
+    dry: bool = False
+    passthrough: list[str] = field(default_factory=list)
+    drain_timeout: float = 120.0
+    ready_timeout: float = 60.0
+    log_dir: Path | None = None
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Rollout:
+    def __init__(self, options: Options):
+        self.o = options
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.log_dir = options.log_dir or REPO / "reports" / f"rollout-{stamp}"
+        self.inventory = load_inventory(options.inventory)
+        if options.limit:
+            chosen = [h for h in self.inventory.gateways if any(fnmatch.fnmatch(h, p) for p in options.limit)]
+            if not chosen:
+                raise RolloutError(
+                    f"--limit {' '.join(options.limit)} matches no host of the `gateways` group"
+                )
+            self.inventory.gateways = chosen
+        self.lbs = [LoadBalancer(n, self.inventory.data[n]) for n in self.inventory.loadbalancers]
+        self.results: dict[str, logic.HostResult] = {}
+
+    # -- planning --
+
+    def plan(self) -> tuple[Run, dict[str, dict], set[str]]:
+        hosts = self.inventory.gateways + self.inventory.loadbalancers
+        say(f"--> planning: pyinfra --dry over {len(hosts)} host(s)")
+        run = pyinfra(self.o.inventory, hosts, self.o.passthrough, True, self.log_dir / "plan.log")
+        unreachable = {
+            h
+            for h in hosts
+            if any(line.startswith("Could not connect") for line in logic.host_lines(run.output, h))
+        }
+        if not run.plan and run.returncode != 0:
+            cause = logic.cause_of(run.output.splitlines()) or "see the log"
+            raise RolloutError(
+                f"planning failed, nothing was changed: {cause}\n"
+                + "\n".join(run.output.strip().splitlines()[-15:])
+                + f"\n(full log: {self.log_dir / 'plan.log'})"
+            )
+        plans = {h: logic.planned(run.plan, h) for h in hosts if h not in unreachable}
+        return run, plans, unreachable
+
+    def show_dry(self, run: Run, plans: dict, unreachable: set[str]) -> int:
+        order = [h for h in self.inventory.gateways if h not in unreachable]
+        batches = logic.plan_batches(order, self.o.batch_size)
+        roles = {h: logic.role_of(i) for i, batch in enumerate(batches) for h in batch}
+        roles.update({h: "load balancer" for h in self.inventory.loadbalancers})
+        for host in self.inventory.loadbalancers + self.inventory.gateways:
+            if host in unreachable:
+                say(f"\n=== {host}: UNREACHABLE, it would be skipped and reported as failed")
+                continue
+            p = plans[host]
+            restart = ", restarts the gateway (drained from the load balancer first)" if p["restart"] else ""
+            say(f"\n=== {host} ({roles[host]}): {len(p['changes'])} change(s){restart}")
+            for name in p["changes"]:
+                say(f"    would: {name}")
+            for line in logic.host_lines(run.output, host):
+                if not line.startswith(("Connected", "Ready:", "Could not")) and not any(
+                    n in line for n in NOISE
+                ):
+                    say(f"    {line}")
+        say("\nbatches: " + " | ".join(", ".join(b) for b in batches) + "   (--dry: nothing was changed)")
+        return 1 if unreachable else 0
+
+    # -- doing --
+
+    def run(self) -> int:
+        run, plans, unreachable = self.plan()
+        if self.o.dry:
+            return self.show_dry(run, plans, unreachable)
+        started = time.monotonic()
+        order = self.inventory.gateways
+        for host in order:
+            if host in unreachable:
+                self.results[host] = logic.HostResult(
+                    host, logic.UNREACHABLE, "-", "unreachable at planning: not deployed"
+                )
+        stop_reason = self.deploy_loadbalancers(plans, unreachable)
+        remaining = [h for h in order if h not in unreachable]
+        canary_passed, index = False, 0
+        drained_before = self.drained_servers() if not stop_reason else set()
+        while remaining and not stop_reason:
+            batch = logic.next_batch(remaining, canary_passed, self.o.batch_size)
+            remaining = remaining[len(batch) :]
+            role = logic.role_of(index)
+            index += 1
+            outcomes = self.deploy_batch(batch, role, plans, drained_before)
+            for result in outcomes:
+                self.results[result.name] = result
+                if result.status in (logic.UPDATED, logic.UNCHANGED):
+                    canary_passed = True
+            failed = [r for r in outcomes if r.status in (logic.FAILED, logic.ROLLED_BACK)]
+            if failed:
+                stop_reason = f"the rollout stopped at {', '.join(r.name for r in failed)}"
+        for host in remaining:
+            self.results[host] = logic.HostResult(host, logic.SKIPPED, "-", f"not touched: {stop_reason}")
+        ordered = [self.results[h] for h in self.inventory.loadbalancers + order if h in self.results]
+        say("")
+        for line in logic.summary(ordered):
+            say(line)
+        say(f"rollout finished in {time.monotonic() - started:.1f} s; logs in {self.log_dir}")
+        return logic.exit_code(ordered)
+
+    def deploy_loadbalancers(self, plans: dict, unreachable: set[str]) -> str | None:
+        """The LB first: so the drains below use its current config and control script."""
+        lbs = self.inventory.loadbalancers
+        if not lbs:
+            return None
+        dead = [h for h in lbs if h in unreachable]
+        if dead:
+            for host in dead:
+                self.results[host] = logic.HostResult(
+                    host, logic.UNREACHABLE, "load balancer", "unreachable: gateways cannot be drained"
+                )
+            return f"load balancer {', '.join(dead)} unreachable: no gateway can be drained"
+        changing = [h for h in lbs if plans[h]["changes"]]
+        for host in lbs:
+            if host not in changing:
+                self.results[host] = logic.HostResult(host, logic.UNCHANGED, "load balancer")
+        if not changing:
+            return None
+        say(f"--> load balancer {', '.join(changing)}: deploying")
+        run = pyinfra(
+            self.o.inventory, changing, self.o.passthrough, False, self.log_dir / "loadbalancer.log"
+        )
+        for host in changing:
+            result = logic.classify(host, run.returncode, run.results, run.output)
+            result.role = "load balancer"
+            self.results[host] = result
+            say(f"    {host}: {result.status} {result.detail}".rstrip())
+            if result.status in logic.BAD:
+                return f"load balancer {host} {result.status}"
+        return None
+
+    def drained_servers(self) -> set[str]:
+        """Gateways an interrupted rollout left drained: put back once they are deployed."""
+        found = set()
+        for lb in self.lbs:
+            try:
+                for name, server in lb.servers().items():
+                    if server.get("status", "").startswith(("DRAIN", "MAINT")):
+                        found.add(name)
+            except RolloutError as error:
+                say(f"    warning: {error}")
+        if found:
+            say(f"    {', '.join(sorted(found))}: found drained on the load balancer; put back after deploy")
+        return found
+
+    def deploy_batch(self, batch: list[str], role: str, plans: dict, drained_before: set[str]) -> list:
+        restarting = [h for h in batch if plans.get(h, {}).get("restart")]
+        to_drain = restarting if self.lbs else []
+        say(
+            f"--> {role}: {', '.join(batch)}"
+            + (f" (restart: {', '.join(restarting)})" if restarting else " (no restart planned)")
+        )
+        for lb in self.lbs if to_drain else []:
+            answer = lb.control("drain", to_drain, self.o.drain_timeout)
+            if not answer.get("ok"):
+                lb.control("ready", to_drain, 5)
+                why = answer.get("error") or f"sessions still open after {self.o.drain_timeout:.0f} s"
+                return [
+                    logic.HostResult(
+                        h, logic.FAILED, role, f"not drained from {lb.name}: {why}; nothing deployed"
+                    )
+                    for h in batch
+                ]
+            say(f"    drained {', '.join(to_drain)} from {lb.name} in {answer.get('waited_s', 0):.1f} s")
+        watches = {}
+        for host in batch:
+            url = self.inventory.url(host)
+            if url:
+                watches[host] = ReadinessWatch(url)
+                watches[host].start()
+        log = self.log_dir / f"{role.replace(' ', '-')}.log"
+        run = pyinfra(self.o.inventory, batch, self.o.passthrough, False, log)
+        outcomes = []
+        for host in batch:
+            result = logic.classify(host, run.returncode, run.results, run.output)
+            result.role = role
+            watch = watches.get(host)
+            seconds = watch.stop() if watch else None
+            if result.restarted or result.status == logic.ROLLED_BACK:
+                result.ready_seconds = seconds
+            if result.restarted and host not in to_drain and self.lbs:
+                result.detail = (result.detail + "; restarted without a drain (not planned)").lstrip("; ")
+            outcomes.append(result)
+        back = [h for h in batch if h in to_drain or h in drained_before]
+        serving = [
+            r.name for r in outcomes if r.name in back and r.status not in (logic.FAILED, logic.UNREACHABLE)
+        ]
+        for lb in self.lbs if back else []:
+            answer = lb.control("ready", back, self.o.ready_timeout if serving else 5)
+            if not answer.get("ok") and serving:
+                for r in outcomes:
+                    if r.name in serving:
+                        r.detail = (
+                            r.detail + f"; not UP on {lb.name} after {self.o.ready_timeout:.0f} s"
+                        ).lstrip("; ")
+        for r in outcomes:
+            ready = f", ready {r.ready_seconds:.1f} s after going down" if r.ready_seconds is not None else ""
+            say(f"    {r.name}: {r.status}{ready} {r.detail}".rstrip())
+        if any(r.status in logic.BAD for r in outcomes):
+            say(f"    log: {log}")
+        return outcomes

@@ -1,0 +1,28 @@
+"""Step 12: keep the release that now runs, restarted and validated, as the last known good one.
+
+It runs only when the host got here without an error (the restart came up, the validation
+passed), and only when there is something new to keep: a restart in this run, or a live release
+that differs from the saved one (hxops.release.ReleaseState, read at plan time). A no-op re-run
+changes nothing. base_dir/releases is root's alone (700); the copies in it are root 600.
+"""
+
+from pyinfra import host
+from pyinfra.operations import files, server
+
+from hxops import plan, release
+
+host_plan = plan.for_host(host)
+settings = host_plan.settings
+
+files.directory(
+    name=f"Directory {release.releases_dir(settings)} (root:root 700)",
+    path=release.releases_dir(settings),
+    user="root",
+    group="root",
+    mode="700",
+)
+if release.restarting(host) or not release.last_good_matches(release.gather(host, settings)):
+    server.shell(
+        name="Keep this release as the last known good (the rollback target)",
+        commands=[f"{release.rollback_script(settings)} --save"],
+    )
