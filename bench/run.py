@@ -321,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         gateway = next(m for m in gws if m.name == one)
         latency = latency_cells(gateway, backend, args.requests, args.runs)
         workers = {"1": workers_rps(gateway, args.requests, args.runs)}
+        # Left at 2 workers: the seed's runs below start from a fresh machine anyway.
         pyinfra("num_workers=2", "--limit", one, "--data", "num_workers=2")
         workers["2"] = workers_rps(gateway, args.requests, args.runs)
-        pyinfra("num_workers back to the default", "--limit", one)
         loads["after_latency"] = load_average()
 
         seed_first, seed_rerun = [], []

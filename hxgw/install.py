@@ -58,8 +58,14 @@ def install_script(
             f"{sources} --require-hashes -r {lock_path}".replace("  ", " "),
         ]
     lines += [
-        # Smoke test: a broken dependency set fails here, not at the service's start.
+        # Smoke test: a broken dependency set fails here, not at the service's start. Its imports
+        # also write the bytecode of everything the proxy loads at start-up.
         f"{OFFLINE_ENV} {venv}/bin/litellm --version",
+        # The service cannot write bytecode (read-only venv), so a module it first imports while
+        # serving is compiled from source each time, and LiteLLM retries a failing optional import
+        # (its OTel logger) on EVERY request: compile the rest of litellm now (~3 s, in parallel).
+        f'{venv}/bin/python -m compileall -q -j 0 "$({venv}/bin/python -c '
+        '\'import sysconfig; print(sysconfig.get_paths()["purelib"])\')/litellm" > /dev/null',
         # uv leaves a world-writable .lock in the venv; nothing under base_dir may be.
         f"chmod -R go-w {venv}",
         f"echo {q(release_id)} > {venv}/.hx-release",

@@ -195,6 +195,19 @@ def test_uv_script_unpacks_uv_from_its_wheel():
     assert '"$uv" pip install' in script and "--offline --no-index" in script
 
 
+def test_install_compiles_litellm_after_the_smoke_test():
+    """The service cannot write bytecode: what it imports while serving must be compiled here."""
+    lines = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1").splitlines()
+    smoke = next(i for i, line in enumerate(lines) if "litellm --version" in line)
+    compile_ = next(i for i, line in enumerate(lines) if "-m compileall -q -j 0" in line)
+    release = next(i for i, line in enumerate(lines) if ".hx-release" in line)
+    assert smoke < compile_ < release
+    assert (
+        lines[compile_].startswith("/v/r1/bin/python -m compileall")
+        and '/litellm" > /dev/null' in lines[compile_]
+    )
+
+
 def test_index_install_is_pip_even_when_uv_is_asked_for():
     script = install_script("r1", "/v/r1", "/g/gateway-r1.lock", None, "/g/.install-r1", installer="uv")
     assert "/v/r1/bin/pip install" in script and "--no-index" not in script
