@@ -31,7 +31,8 @@ REQUIRED_BINARIES = {
 def managed_paths(settings) -> tuple[list[str], list[str]]:
     """The paths the deploy manages on a gateway (for the snapshot) and the files among them whose
     content it renders (their sha1 is compared with the rendering). The master key's file is
-    covered for its owner and mode only: its content is never hashed or read."""
+    covered for its owner and mode only: its content is never hashed or read. Whatever else sits
+    in base_dir or in the scripts directory is covered too (see snapshot_globs)."""
     from hxgw.layout import directories
 
     rendered = [
@@ -44,21 +45,36 @@ def managed_paths(settings) -> tuple[list[str], list[str]]:
     return paths, rendered
 
 
-def snapshot_commands(paths, hashed, account: str) -> list[str]:
+def snapshot_globs(settings) -> tuple[list[str], list[str]]:
+    """Directories whose entries the snapshot covers whatever their names: (stat only, stat and
+    sha1 of the files). Steps added later (the releases directory, rollback.sh) get their
+    no-change answer from the snapshot without being listed here."""
+    return [settings.base_dir], [settings.scripts_dir]
+
+
+def snapshot_commands(paths, hashed, account: str, globbed=(), globbed_hashed=()) -> list[str]:
     """Shell for the snapshot: one `want` line per requested path, `stat` of those that exist,
-    `sha1sum` of the rendered files, link targets, the service account and IPv4 addresses."""
-    if not paths and not account:
+    `sha1sum` of the rendered files, link targets, the service account and IPv4 addresses.
+    For each directory in `globbed` (and `globbed_hashed`, whose files are hashed too) every
+    entry in it is covered the same way."""
+    if not paths and not account and not globbed and not globbed_hashed:
         return []
     quoted = " ".join(shlex.quote(p) for p in paths)
+    # Unquoted `/*`, so the shell expands it; an empty directory leaves the pattern, never stat'ed.
+    globs = " ".join(f"{shlex.quote(d)}/*" for d in (*globbed, *globbed_hashed))
+    hashed_globs = " ".join(f"{shlex.quote(d)}/*" for d in globbed_hashed)
+    every = f"{quoted} {globs}".strip()
     commands = []
-    if paths:
+    if every:
         commands += [
-            f"printf 'want %s\\n' {quoted}",
-            f"stat -c 'stat %F|%U|%G|%a|%n' {quoted} 2>/dev/null",
-            f'for p in {quoted}; do [ -L "$p" ] && echo "target $p $(readlink "$p")"; done',
+            f"printf 'want %s\\n' {quoted}" if paths else "true",
+            f'for p in {globs}; do [ -e "$p" ] || [ -L "$p" ] && echo "want $p"; done' if globs else "true",
+            f"stat -c 'stat %F|%U|%G|%a|%n' {every} 2>/dev/null",
+            f'for p in {every}; do [ -L "$p" ] && echo "target $p $(readlink "$p")"; done',
         ]
-    if hashed:
-        commands.append(f"sha1sum {' '.join(shlex.quote(p) for p in hashed)} 2>/dev/null | sed 's/^/sha1 /'")
+    files = f"{' '.join(shlex.quote(p) for p in hashed)} {hashed_globs}".strip()
+    if files:
+        commands.append(f"sha1sum {files} 2>/dev/null | sed 's/^/sha1 /'")
     if account:
         name = shlex.quote(account)
         commands += [
@@ -130,6 +146,8 @@ class GatewayHost(FactBase):
         paths: tuple | list = (),
         hashed: tuple | list = (),
         account: str = "",
+        globbed: tuple | list = (),
+        globbed_hashed: tuple | list = (),
     ) -> str:
         base, link, env = shlex.quote(base_dir), shlex.quote(venv_link), shlex.quote(env_file)
         root = shlex.quote(venv_root)
@@ -137,7 +155,7 @@ class GatewayHost(FactBase):
         binaries = " ".join(REQUIRED_BINARIES)
         return "; ".join(
             [
-                *snapshot_commands(paths, hashed, account),
+                *snapshot_commands(paths, hashed, account, globbed, globbed_hashed),
                 f'for b in {binaries}; do command -v $b >/dev/null 2>&1 && echo "bin $b"; done',
                 '( . /etc/os-release 2>/dev/null && echo "os $ID $VERSION_ID" )',
                 'python3 -c \'import sys, platform; print("python", "%d.%d.%d" % sys.version_info[:3], '

@@ -8,13 +8,14 @@ from pyinfra import host, logger
 from pyinfra.facts.hardware import Ipv4Addrs
 
 from hxops import plan
-from hxops.facts import REQUIRED_BINARIES, GatewayHost, managed_paths
+from hxops.facts import REQUIRED_BINARIES, GatewayHost, managed_paths, snapshot_globs
 
 host_plan = plan.for_host(host)
 settings = host_plan.settings
 
 # One command: everything the later steps decide on, and the snapshot hxops.ops compares with.
 snapshot_paths, rendered_files = managed_paths(settings)
+globbed, globbed_hashed = snapshot_globs(settings)
 host_plan.facts = host.get_fact(
     GatewayHost,
     base_dir=settings.base_dir,
@@ -26,6 +27,8 @@ host_plan.facts = host.get_fact(
     paths=snapshot_paths,
     hashed=rendered_files,
     account=settings.service_user,
+    globbed=globbed,
+    globbed_hashed=globbed_hashed,
 )
 missing = [b for b in REQUIRED_BINARIES if b not in host_plan.facts["binaries"]]
 if missing:

@@ -7,14 +7,14 @@ changes nothing. base_dir/releases is root's alone (700); the copies in it are r
 """
 
 from pyinfra import host
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
-from hxops import plan, release
+from hxops import ops, plan, release
 
 host_plan = plan.for_host(host)
 settings = host_plan.settings
 
-files.directory(
+ops.directory(
     name=f"Directory {release.releases_dir(settings)} (root:root 700)",
     path=release.releases_dir(settings),
     user="root",

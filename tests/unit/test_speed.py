@@ -287,3 +287,25 @@ def test_summary_and_table():
     lines = steps.markdown_table([row])
     assert lines[2] == "| no-op | 2.00 s | 1.00 s | 3.00 s | 3 | <= 4 s (met) |"
     assert "MISSED" in steps.markdown_table([{**row, "met": False}])[2]
+
+
+def test_snapshot_covers_every_entry_of_the_globbed_directories():
+    command = "; ".join(hxfacts.snapshot_commands([], [], "", ["/opt/hx"], ["/opt/hx/s s"]))
+    assert "for p in /opt/hx/* '/opt/hx/s s'/*; do" in command  # the glob stays unquoted
+    assert "sha1sum '/opt/hx/s s'/*" in command and "sha1sum /opt/hx/*" not in command
+    globbed, hashed = hxfacts.snapshot_globs(SETTINGS)
+    assert globbed == ["/opt/hx"] and hashed == [SETTINGS.scripts_dir]
+    facts = snapshot(
+        [
+            "want /opt/hx/s s/rollback.sh",
+            "stat regular file|root|root|700|/opt/hx/s s/rollback.sh",
+            "sha1 ab12  /opt/hx/s s/rollback.sh",
+        ]
+    )
+    assert facts["paths"]["/opt/hx/s s/rollback.sh"] == {
+        "type": "file",
+        "user": "root",
+        "group": "root",
+        "mode": 700,
+        "sha1": "ab12",
+    }
