@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinfra import host, local  # noqa: E402
+from pyinfra import host, local, state  # noqa: E402
 
 from hxops import plan  # noqa: E402
 
@@ -34,7 +34,11 @@ if "loadbalancers" in host.groups:
     local.include("./tasks/loadbalancer.py")
 else:
     host_plan = plan.for_host(host)
-    for task in TASKS:
+    for number, task in enumerate(TASKS):
         if host_plan.stopped:
             break
+        # pyinfra orders operations by line numbers only: give each task file its own number, as
+        # the CLI does for each deploy file, or two files' operations on the same line collide
+        # and a run over hosts in different states fails ("Cycle detected in operation ordering").
+        state.current_op_file_number = number
         local.include(f"./tasks/{task}.py")
