@@ -33,6 +33,13 @@ class HostPlan:
     restart_triggers: list = field(default_factory=list)
     unreachable_backends: dict = field(default_factory=dict)
     missing_models: dict = field(default_factory=dict)
+    # Set when FORCE took the host past the identity guard: it does not own gateway_ip, so the
+    # validation calls the address the deploy reached it by instead.
+    forced_api_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self.forced_api_url or self.settings.public_url
 
     def restart_needed(self) -> bool:
         return any(op.will_change for op in self.restart_triggers)

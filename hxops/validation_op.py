@@ -68,7 +68,7 @@ def run_validation(report_setting=None, ready_timeout=None) -> validation.Report
     options = {} if ready_timeout is None else {"ready_timeout": float(ready_timeout)}
     report = validation.validate(
         host.name,
-        settings.public_url,
+        host_plan.api_url,
         host_plan.catalogue,
         key,
         unreachable=host_plan.unreachable_backends,

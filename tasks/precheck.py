@@ -50,6 +50,7 @@ else:
             f"{host.name}: FORCED past the identity guard: this host owns {', '.join(owned)}, "
             f"not the gateway address {settings.gateway_ip}. Deploying anyway (FORCE=1 / force)."
         )
+        host_plan.forced_api_url = f"http://{host.data.get('ssh_hostname') or host.name}:{settings.port}"
     else:
         plan.refuse(
             host,

@@ -36,7 +36,7 @@ if not host_plan.stopped and host_plan.settings.loopback_only:
     )
 elif not host_plan.stopped:
     validation_op.gateway_api(
-        name=f"Validate the gateway API at {host_plan.settings.public_url}",
+        name=f"Validate the gateway API at {host_plan.api_url}",
         report_setting=host.data.get("validation_report"),
         ready_timeout=host.data.get("validation_ready_timeout"),
     )
