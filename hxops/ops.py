@@ -11,7 +11,9 @@ fresh facts, shows `--diff` and repairs the drift as before. A path the snapshot
 
 The snapshot is taken at the start of this run's plan, like every other plan-time decision of the
 deploy (restart_needed, the installed releases): it is current unless something else changes the
-host while the deploy runs.
+host while the deploy runs. An operation here that changes a path drops it from the snapshot, so a
+later operation on the same path asks the host; an operation outside this module that changes a
+covered path must not be followed by one of these on that path.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def _facts() -> dict:
 def snapshot_of(facts: dict, path: str) -> dict | None:
     """The snapshot's entry for `path` ({"type": None} when absent), None when not covered."""
     return (facts.get("paths") or {}).get(path)
+
+
+def forget(facts: dict, path: str, executing: bool = True) -> None:
+    """This run changes `path`: from now on the snapshot no longer answers for it, so a later
+    operation on the same path (config.yaml's content, then its mode) asks the host afresh.
+    Only once the change really runs: while planning (change detection, will_change) the host
+    is still as the snapshot saw it."""
+    if executing:
+        (facts.get("paths") or {}).pop(path, None)
 
 
 def mode_int(mode) -> int | None:
@@ -111,12 +122,15 @@ def content_matches(entry: dict | None, text: str) -> bool:
 @operation()
 def directory(path: str, user: str | None = None, group: str | None = None, mode=None):
     """files.directory(path, user, group, mode), one command when the snapshot shows drift."""
-    entry = snapshot_of(_facts(), path)
+    facts = _facts()
+    entry = snapshot_of(facts, path)
     if entry is None or entry["type"] not in (None, "directory"):
+        forget(facts, path, state.is_executing)
         yield from files.directory._inner(path=path, user=user, group=group, mode=mode)
         return
     steps = directory_fix(entry, path, user, group, mode)
     if steps:
+        forget(facts, path, state.is_executing)
         yield joined(steps)
     else:
         host.noop(f"directory {path} already exists")
@@ -125,7 +139,8 @@ def directory(path: str, user: str | None = None, group: str | None = None, mode
 @operation()
 def template(src, dest: str, user: str | None = None, group: str | None = None, mode=None, **data):
     """files.template(src, dest, user, group, mode, **data): compared with the snapshot's sha1."""
-    entry = snapshot_of(_facts(), dest)
+    facts = _facts()
+    entry = snapshot_of(facts, dest)
     if (
         entry is not None
         and content_matches(entry, render(src, data))
@@ -133,23 +148,27 @@ def template(src, dest: str, user: str | None = None, group: str | None = None, 
     ):
         host.noop(f"file {dest} is already up to date")
         return
+    forget(facts, dest, state.is_executing)
     yield from files.template._inner(src=src, dest=dest, user=user, group=group, mode=mode, **data)
 
 
 @operation()
 def file(path: str, user: str | None = None, group: str | None = None, mode=None):
     """files.file(path, user, group, mode) for a file that must exist (its content is not read)."""
-    entry = snapshot_of(_facts(), path)
+    facts = _facts()
+    entry = snapshot_of(facts, path)
     if entry is not None and entry["type"] == "file" and attributes_match(entry, user, group, mode):
         host.noop(f"file {path} already exists")
         return
+    forget(facts, path, state.is_executing)
     yield from files.file._inner(path=path, user=user, group=group, mode=mode)
 
 
 @operation()
 def link(path: str, target: str, user: str | None = None, group: str | None = None):
     """files.link(path, target, user, group): a symlink to `target`."""
-    entry = snapshot_of(_facts(), path)
+    facts = _facts()
+    entry = snapshot_of(facts, path)
     if (
         entry is not None
         and entry["type"] == "link"
@@ -158,6 +177,7 @@ def link(path: str, target: str, user: str | None = None, group: str | None = No
     ):
         host.noop(f"link {path} already exists")
         return
+    forget(facts, path, state.is_executing)
     yield from files.link._inner(path=path, target=target, user=user, group=group)
 
 

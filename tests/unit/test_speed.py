@@ -309,3 +309,13 @@ def test_snapshot_covers_every_entry_of_the_globbed_directories():
         "mode": 700,
         "sha1": "ab12",
     }
+
+
+def test_a_changed_path_is_forgotten_so_later_operations_ask_the_host():
+    facts = {"paths": {"/c.yaml": {"type": "file"}, "/d": {"type": None}}}
+    ops.forget(facts, "/c.yaml")
+    ops.forget(facts, "/never-covered")
+    assert ops.snapshot_of(facts, "/c.yaml") is None and ops.snapshot_of(facts, "/d") == {"type": None}
+    ops.forget({}, "/x")  # no snapshot at all (a task file run on its own)
+    ops.forget(facts, "/d", executing=False)  # planning: the host has not changed yet
+    assert ops.snapshot_of(facts, "/d") == {"type": None}
