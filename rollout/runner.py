@@ -350,9 +350,13 @@ class Rollout:
                         found.add(name)
             except RolloutError as error:
                 say(f"    warning: {error}")
-        if found:
-            say(f"    {', '.join(sorted(found))}: found drained on the load balancer; put back after deploy")
-        return found
+        ours = sorted(found & set(self.inventory.gateways))
+        if ours:
+            say(f"    {', '.join(ours)}: found drained on the load balancer; put back after deploy")
+        others = sorted(found - set(ours))
+        if others:
+            say(f"    {', '.join(others)}: drained on the load balancer, not part of this rollout")
+        return set(ours)
 
     def deploy_batch(self, batch: list[str], role: str, plans: dict, drained_before: set[str]) -> list:
         restarting = [h for h in batch if plans.get(h, {}).get("restart")]
@@ -362,6 +366,17 @@ class Rollout:
             + (f" (restart: {', '.join(restarting)})" if restarting else " (no restart planned)")
         )
         for lb in self.lbs if to_drain else []:
+            try:
+                others_up = [
+                    n for n, v in lb.servers().items() if n not in to_drain and v.get("status") == "UP"
+                ]
+            except RolloutError:
+                others_up = ["?"]  # the drain below reports the problem
+            if not others_up:
+                say(
+                    f"    warning: no other gateway is UP on {lb.name}: "
+                    "its clients get errors during this restart"
+                )
             answer = lb.control("drain", to_drain, self.o.drain_timeout)
             if not answer.get("ok"):
                 lb.control("ready", to_drain, 5)
