@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +61,37 @@ def platform_tags(machine: str, glibc: str) -> list[str]:
     return tags + [f"linux_{machine}"]
 
 
+# pyinfra plans its hosts in parallel greenlets of one process (gevent, monkey-patched): the hosts
+# of one run wait on this lock (a cooperative one under gevent), and only the first one builds.
+_BUILD_LOCK = threading.Lock()
+
+
+def _flock(lock_file, poll: float = 0.2) -> None:
+    """Take the cache's cross-process lock without blocking the process: under gevent a blocking
+    flock() would freeze every greenlet, including the one that is building."""
+    while True:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(poll)  # gevent's sleep under pyinfra: the other greenlets run meanwhile
+
+
 def ensure_built(release: Release, log=print) -> Path:
-    """Build the release's tar once; concurrent deploys wait on one lock instead of racing."""
+    """Build the release's tar once: the hosts of one run share the build (in-process lock) and
+    concurrent pyinfra processes wait on the cache's lock file instead of racing."""
+    if release.tar_path.exists():
+        return release.tar_path
+    with _BUILD_LOCK:
+        return _build_locked(release, log)
+
+
+def _build_locked(release: Release, log) -> Path:
     if release.tar_path.exists():
         return release.tar_path
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _flock(lock)
         if release.tar_path.exists():
             return release.tar_path
         log(f"building wheelhouse {release.id} for Python {release.python} on {release.machine} ...")

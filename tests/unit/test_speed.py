@@ -4,6 +4,8 @@ the installer choice, the wheelhouse lock, and the benchmark's statistics."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from hxgw.settings import parse_settings
 from hxops import facts as hxfacts
 from hxops import ops, wheelhouse
 
+REPO = Path(__file__).resolve().parents[2]
 SETTINGS = parse_settings({"base_dir": "/opt/hx", "gateway_ip": "198.18.0.39", "litellm_version": "1.108.7"})
 
 
@@ -247,6 +250,57 @@ def test_concurrent_deploys_share_one_wheelhouse_build(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob("*.partial"))
     # A later run finds the tar and builds nothing.
     assert wheelhouse.ensure_built(release) == tmp_path / "wheelhouse-abc.tar" and len(builds) == 1
+
+
+GREENLETS = r"""
+from gevent import monkey
+
+monkey.patch_all()  # as pyinfra_cli does: the hosts are then planned in parallel greenlets
+import sys
+import time
+from pathlib import Path
+
+import gevent
+
+sys.path.insert(0, sys.argv[1])
+from hxops import wheelhouse
+
+wheelhouse.CACHE = Path(sys.argv[2])
+builds = []
+
+
+class Done:
+    returncode, stderr = 0, ""
+
+
+def fake_pip(cmd, **_):
+    builds.append(cmd)
+    time.sleep(0.3)  # cooperative, like waiting on the real pip download
+    (Path(cmd[cmd.index("--dest") + 1]) / "p-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    return Done()
+
+
+wheelhouse.subprocess.run = fake_pip
+release = wheelhouse.Release("abc", "3.11", "x86_64", "2.36")
+jobs = [gevent.spawn(wheelhouse.ensure_built, release, log=lambda *_: None) for _ in range(3)]
+gevent.joinall(jobs, timeout=20, raise_error=True)
+print(len(builds), sum(job.successful() for job in jobs))
+"""
+
+
+def test_hosts_planned_in_parallel_greenlets_share_one_build_without_deadlock(tmp_path):
+    """pyinfra 3.10 plans hosts in greenlets of one process: a blocking flock() taken by the second
+    host froze the first one in the middle of its build (a cold cache and two hosts hung for ever)."""
+    script = tmp_path / "greenlets.py"
+    script.write_text(GREENLETS)
+    result = subprocess.run(
+        [sys.executable, str(script), str(REPO), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "3"]  # one build, three hosts served
 
 
 def test_release_id_changes_with_the_target_python_and_platform():
