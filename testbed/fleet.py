@@ -398,11 +398,10 @@ def add_gateways(count: int) -> list[Machine]:
     machines = load_machines()
     if not machines:
         raise FleetError("the fleet is not up: run `make testbed-up` first")
-    existing = [m for m in machines if m.role == "gateway"]
-    new = [
-        Machine(gateway_name(i), "gateway", FIRST_GATEWAY_OCTET + i)
-        for i in range(len(existing), len(existing) + count)
-    ]
+    taken = {m.octet for m in machines}
+    # The lowest free indices, so a gateway removed earlier leaves no hole and no name clash.
+    free = [i for i in range(40) if FIRST_GATEWAY_OCTET + i not in taken][:count]
+    new = [Machine(gateway_name(i), "gateway", FIRST_GATEWAY_OCTET + i) for i in free]
     lower = rootfs.ensure_rootfs()
     for machine in new:
         attach_namespace(machine)
@@ -434,6 +433,23 @@ def add_loadbalancer() -> Machine:
     save_machines(machines)
     wait_ready(machine)
     return machine
+
+
+def remove_machine(name: str) -> None:
+    """Take a machine out of the fleet for good: stopped, unmounted, its namespace and disk gone,
+    and no longer in the inventory (so later whole-fleet runs do not trip over a dead host)."""
+    machines = load_machines()
+    machine = next((m for m in machines if m.name == name), None)
+    if machine is None:
+        raise FleetError(f"no machine named {name!r}")
+    if machine.pid:
+        stop_pid(machine.pid)
+    merged = machine.root / "root"
+    if os.path.ismount(merged):
+        run("umount", "-l", str(merged), check=False)
+    run("ip", "netns", "del", machine.netns, check=False)
+    shutil.rmtree(machine.root, ignore_errors=True)
+    save_machines([m for m in machines if m.name != name])
 
 
 def power_off(name: str) -> None:

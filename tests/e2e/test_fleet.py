@@ -76,3 +76,17 @@ def test_down_leaves_nothing_behind(fleet_machines):
                 pass
     assert leftovers == []
     assert not Path(f"/var/lib/hx-testbed/net{net}").exists()
+
+
+def test_a_removed_machine_leaves_no_trace_and_its_name_is_reused(fleet_machines):
+    added = fleet.add_gateways(1)[0]
+    assert helpers.ssh(added.name, "systemctl is-system-running").strip() == "running"
+    fleet.remove_machine(added.name)
+    assert added.name not in {m.name for m in fleet.load_machines()}
+    assert added.netns not in fleet.our_namespaces()
+    assert not added.root.exists()
+    again = fleet.add_gateways(1)[0]
+    try:
+        assert (again.name, again.address) == (added.name, added.address)
+    finally:
+        fleet.remove_machine(again.name)

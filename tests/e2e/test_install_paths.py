@@ -22,7 +22,7 @@ def pip_gateway(fleet_machines):
     try:
         yield machine.name
     finally:
-        fleet.power_off(machine.name)
+        fleet.remove_machine(machine.name)
 
 
 def test_pip_fallback_installs_a_working_venv_and_reruns_as_a_noop(pip_gateway):
