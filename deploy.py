@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Absolute paths: pyinfra resolves "./x" against ONE shared "current file", which the hosts'
+# parallel plans (greenlets) overwrite for each other ("tasks/tasks/precheck.py" not found).
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 
 from pyinfra import host, local, state  # noqa: E402
 
-from hxops import plan  # noqa: E402
+from hxops import ops, plan  # noqa: E402
 
 TASKS = (
     "precheck",  # binaries, then the identity guard
@@ -31,7 +34,7 @@ TASKS = (
 
 if "loadbalancers" in host.groups:
     # The optional HAProxy front door (rollout/): not a gateway, so none of the gateway steps.
-    local.include("./tasks/loadbalancer.py")
+    local.include(str(TASKS_DIR / "loadbalancer.py"))
 else:
     host_plan = plan.for_host(host)
     for number, task in enumerate(TASKS):
@@ -40,5 +43,7 @@ else:
         # pyinfra orders operations by line numbers only: give each task file its own number, as
         # the CLI does for each deploy file, or two files' operations on the same line collide
         # and a run over hosts in different states fails ("Cycle detected in operation ordering").
-        state.current_op_file_number = number
-        local.include(f"./tasks/{task}.py")
+        # Hosts are planned in parallel greenlets that share this number: hold it for the task.
+        with ops.one_task_at_a_time():
+            state.current_op_file_number = number
+            local.include(str(TASKS_DIR / f"{task}.py"))

@@ -11,14 +11,16 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pyinfra import host, local  # noqa: E402
+from pyinfra import host, local, state  # noqa: E402
 
 from bench.steps import deploy_tasks  # noqa: E402
-from hxops import plan  # noqa: E402
+from hxops import ops, plan  # noqa: E402
 
 host_plan = plan.for_host(host)
-for task in deploy_tasks():
+for number, task in enumerate(deploy_tasks()):
     if host_plan.stopped:
         break
     if task != "validate":
-        local.include(str(REPO / "tasks" / f"{task}.py"))
+        with ops.one_task_at_a_time():  # as deploy.py: one op-order number per task file
+            state.current_op_file_number = number
+            local.include(str(REPO / "tasks" / f"{task}.py"))

@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pyinfra import host, local  # noqa: E402
+from pyinfra import host, local, state  # noqa: E402
 from pyinfra.operations import files, server, systemd  # noqa: E402
 
 from bench.steps import deploy_tasks  # noqa: E402
-from hxops import plan, wheelhouse  # noqa: E402
+from hxops import ops, plan, wheelhouse  # noqa: E402
 
 host_plan = plan.for_host(host)
 settings = host_plan.settings
@@ -48,12 +48,14 @@ def restart_every_run() -> None:
     )
 
 
-for task in deploy_tasks():
+for number, task in enumerate(deploy_tasks()):
     if host_plan.stopped:
         break
-    if task == "service":
-        restart_every_run()
-        continue
-    local.include(str(REPO / "tasks" / f"{task}.py"))
-    if task == "venv" and not host_plan.stopped:
-        pip_install_every_run()
+    with ops.one_task_at_a_time():  # as deploy.py: one op-order number per task file
+        state.current_op_file_number = number
+        if task == "service":
+            restart_every_run()
+            continue
+        local.include(str(REPO / "tasks" / f"{task}.py"))
+        if task == "venv" and not host_plan.stopped:
+            pip_install_every_run()

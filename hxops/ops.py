@@ -19,6 +19,8 @@ covered path must not be followed by one of these on that path.
 from __future__ import annotations
 
 import hashlib
+import threading
+from contextlib import contextmanager
 
 from pyinfra import host, state
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
@@ -27,6 +29,26 @@ from pyinfra.operations import files, server
 from pyinfra.operations.util import files as file_utils
 
 from hxops import plan
+
+# pyinfra 3.10 plans its hosts in parallel greenlets of one process, and numbers each operation
+# from ONE shared state.current_op_file_number plus the caller's line numbers.
+_PLANNING = threading.Lock()  # gevent's cooperative lock under pyinfra (monkey-patched)
+
+
+@contextmanager
+def one_task_at_a_time():
+    """Plan one task file of one host at a time, with its own op-order number.
+
+    deploy.py gives each task file its own number (state.current_op_file_number). A host whose
+    greenlet yields inside a task (any fact's round trip) while another host's greenlet moves the
+    shared number on would create its next operations under the other task's number: the same
+    operation then gets different hashes on different hosts, and pyinfra runs it for one host and
+    then for the others (seen: the restart of a three-gateway first deploy ran as two operations,
+    one gateway after the other), or finds a cycle. Hosts still interleave between task files,
+    and their operations still run in parallel.
+    """
+    with _PLANNING:
+        yield
 
 
 def _facts() -> dict:
