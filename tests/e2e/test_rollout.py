@@ -500,9 +500,13 @@ def test_fault5_an_interrupted_rollout_converges_on_the_next_run(gateways, tmp_p
     time.sleep(1)
     assert pyinfra_pids and not [p for p in pyinfra_pids if fleet.pid_alive(p)]
 
+    # The kill lands right after the config write, so the canary is usually still drained; under
+    # load the killed run can get as far as putting it back. Expect the message when it was drained.
+    left_drained = any(s in lb_servers().get(canary, {}).get("status", "") for s in ("DRAIN", "MAINT"))
     result = rollout("--batch-size", "2", *target)
     assert result.returncode == 0, result.output[-4000:]
-    assert f"{canary}: found drained on the load balancer" in result.output  # and put back below
+    if left_drained:
+        assert f"{canary}: found drained on the load balancer" in result.output  # and put back below
     for name in gateways:
         assert result.status(name) in ("updated", "unchanged")
         assert (EXTRA_MODEL in served_models(name)) is not extra_now
