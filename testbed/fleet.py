@@ -435,13 +435,19 @@ def add_loadbalancer() -> Machine:
     return machine
 
 
+def _named(machines: list[Machine], name: str) -> Machine:
+    """The machine called `name` in a loaded list (which the caller then saves back)."""
+    machine = next((m for m in machines if m.name == name), None)
+    if machine is None:
+        raise FleetError(f"no machine named {name!r}")
+    return machine
+
+
 def remove_machine(name: str) -> None:
     """Take a machine out of the fleet for good: stopped, unmounted, its namespace and disk gone,
     and no longer in the inventory (so later whole-fleet runs do not trip over a dead host)."""
     machines = load_machines()
-    machine = next((m for m in machines if m.name == name), None)
-    if machine is None:
-        raise FleetError(f"no machine named {name!r}")
+    machine = _named(machines, name)
     if machine.pid:
         stop_pid(machine.pid)
     merged = machine.root / "root"
@@ -455,9 +461,7 @@ def remove_machine(name: str) -> None:
 def power_off(name: str) -> None:
     """Stop a machine (or a backend process) the way a power cut would leave it: unreachable."""
     machines = load_machines()
-    machine = next((m for m in machines if m.name == name), None)
-    if machine is None:
-        raise FleetError(f"no machine named {name!r}")
+    machine = _named(machines, name)
     if machine.pid:
         stop_pid(machine.pid)
     machine.pid = None
@@ -467,9 +471,7 @@ def power_off(name: str) -> None:
 def power_on(name: str) -> None:
     """Boot a stopped machine again with its disk as it was (or restart a backend process)."""
     machines = load_machines()
-    machine = next((m for m in machines if m.name == name), None)
-    if machine is None:
-        raise FleetError(f"no machine named {name!r}")
+    machine = _named(machines, name)
     if pid_alive(machine.pid):
         return
     if machine.role == "backend":
