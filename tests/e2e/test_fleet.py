@@ -50,7 +50,8 @@ def test_gateway_has_no_route_to_production(fleet_machines):
 
 def test_down_leaves_nothing_behind(fleet_machines):
     """A second fleet on its own net (so the shared one keeps running) goes up and down cleanly."""
-    net = "7"
+    # Derived from this run's net, so suites running side by side on other nets never collide.
+    net = str((fleet.NET + 100) % 256)
     env = {**os.environ, "HX_TESTBED_NET": net}
     repo = Path(__file__).resolve().parents[2]
     up = subprocess.run(
