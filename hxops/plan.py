@@ -13,9 +13,10 @@ from typing import Any
 
 from pyinfra.api.exceptions import DeployError
 
-from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue
+from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue, spelled_names
 from hxgw.secrets import check_master_key
-from hxgw.settings import SETTING_KEYS, Settings, parse_router_settings, parse_settings
+from hxgw.settings import SETTING_KEYS, Settings, locked_litellm_version, parse_router_settings, parse_settings
+from hxops.wheelhouse import GATEWAY_LOCK
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
@@ -66,7 +67,7 @@ def for_host(host) -> HostPlan:
     if os.environ.get("FORCE") == "1":
         settings_data["force"] = True
     try:
-        settings = parse_settings(settings_data)
+        settings = parse_settings(settings_data, locked_litellm_version=locked_litellm_version(GATEWAY_LOCK.read_text()))
     except ConfigError as error:
         problems.extend(error.problems)
     catalogue_data = _host_values(host, CATALOGUE_KEYS)
@@ -86,7 +87,8 @@ def for_host(host) -> HostPlan:
             problems.extend(f"MASTER_KEY: {p}" for p in error.problems)
     router = {}
     try:
-        router = parse_router_settings(host.data.get("router_settings"))
+        names = spelled_names(catalogue_data.get("models"), catalogue_data.get("model_groups"))
+        router = parse_router_settings(host.data.get("router_settings"), model_names=names)
     except ConfigError as error:
         problems.extend(error.problems)
     if problems:

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from hxgw.catalogue import ConfigError
-from hxgw.settings import Settings, parse_settings
+from hxgw.settings import (
+    DEFAULTS,
+    LB_SETTING_KEYS,
+    SETTING_KEYS,
+    LoadBalancerSettings,
+    Settings,
+    locked_litellm_version,
+    parse_loadbalancer_settings,
+    parse_settings,
+)
 
 BASELINE = {"base_dir": "/opt/hx", "gateway_ip": "192.168.10.39", "litellm_version": "1.74.9"}
 DELETE = object()  # marks a key to remove from the baseline
@@ -61,6 +71,28 @@ BAD_CASES = [
     ("force-string", {"force": "yes"}, ["force must be True or False", "force = True"]),
     ("install-source-typo", {"install_source": "wheelhous"}, ["install_source 'wheelhous' (did you mean 'wheelhouse'?)", "use 'wheelhouse'", "or 'index'"]),
     ("install-source-pypi", {"install_source": "pypi"}, ["install_source 'pypi' is not supported", "'index'"]),
+    # Values that would harm the host.
+    ("service-user-root", {"service_user": "root"}, ["service_user 'root' is an existing system account", "service_user = 'hx-gateway'"]),
+    ("service-user-www-data", {"service_user": "www-data"}, ["service_user 'www-data' is an existing system account"]),
+    ("service-user-nobody", {"service_user": "nobody"}, ["service_user 'nobody' is an existing system account"]),
+    ("service-user-systemd", {"service_user": "systemd-network"}, ["service_user 'systemd-network' is an existing system account"]),
+    ("base-dir-etc", {"base_dir": "/etc/hx"}, ["base_dir '/etc/hx' is under /etc", "base_dir = '/opt/hx-gateway'"]),
+    ("base-dir-usr-lib", {"base_dir": "/usr/lib/hx"}, ["base_dir '/usr/lib/hx' is under /usr", "a directory of its own"]),
+    ("base-dir-run", {"base_dir": "/run/hx"}, ["base_dir '/run/hx' is under /run"]),
+    ("base-dir-opt", {"base_dir": "/opt"}, ["base_dir '/opt' is a system directory", "re-permissions everything"]),
+    ("base-dir-var-lib", {"base_dir": "/var/lib/"}, ["base_dir '/var/lib' is a system directory"]),
+    # Settings that were read ad hoc before the settings model.
+    ("installer-unknown", {"installer": "conda"}, ["settings: installer 'conda' is not supported", "use 'uv' (the default) or 'pip'"]),
+    ("installer-typo", {"installer": "ppi"}, ["installer 'ppi' (did you mean 'pip'?)"]),
+    ("installer-not-string", {"installer": 1}, ["installer int 1 is not supported", "'pip'"]),
+    ("installer-ignored", {"installer": "uv", "install_source": "index"}, ["settings: installer 'uv' would be ignored", "install_source = 'wheelhouse'"]),
+    ("report-directory", {"validation_report": "reports/"}, ["validation_report 'reports/' ends with '/'", "reports/validation-{host}.json"]),
+    ("report-empty", {"validation_report": ""}, ["validation_report '' is empty", "or leave it out"]),
+    ("report-not-text", {"validation_report": 5}, ["validation_report must be a file path (text), got int 5"]),
+    ("ready-timeout-zero", {"validation_ready_timeout": 0}, ["validation_ready_timeout 0 is out of range", "more than 0", "validation_ready_timeout = 30"]),
+    ("ready-timeout-huge", {"validation_ready_timeout": 3600}, ["validation_ready_timeout 3600 is out of range", "at most 600 seconds"]),
+    ("ready-timeout-text", {"validation_ready_timeout": "3"}, ["validation_ready_timeout must be a number of seconds, got str '3'", "no quotes"]),
+    ("ready-timeout-nan", {"validation_ready_timeout": float("nan")}, ["validation_ready_timeout", "nan"]),
 ]  # fmt: skip
 
 
@@ -108,6 +140,9 @@ def test_defaults() -> None:
         validation_strict=False,
         force=False,
         install_source="wheelhouse",
+        installer="uv",
+        validation_report=None,
+        validation_ready_timeout=10.0,
     )
 
 
@@ -175,5 +210,70 @@ def test_all_problems_are_reported_together() -> None:
 
 def test_settings_are_frozen() -> None:
     settings = parse_settings(BASELINE)
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_allowed_places_and_new_settings_are_kept() -> None:
+    settings = parse_settings(
+        {
+            **BASELINE,
+            "base_dir": "/usr/local/hx",
+            "installer": "pip",
+            "validation_report": "reports/v-{host}.json",
+            "validation_ready_timeout": 3,
+        }
+    )
+    assert settings.base_dir == "/usr/local/hx"
+    assert (settings.installer, settings.effective_installer) == ("pip", "pip")
+    assert settings.validation_report == "reports/v-{host}.json"
+    assert settings.validation_ready_timeout == 3.0
+    assert parse_settings({**BASELINE, "install_source": "index"}).effective_installer == "pip"
+    assert parse_settings({**BASELINE, "base_dir": "/srv/gateway"}).base_dir == "/srv/gateway"
+
+
+def test_a_version_the_lock_does_not_install_is_refused() -> None:
+    assert parse_settings(BASELINE, locked_litellm_version="1.74.9").litellm_version == "1.74.9"
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(BASELINE, locked_litellm_version="1.108.7")
+    (line,) = caught.value.problems
+    assert "settings: litellm_version '1.74.9' is not the release the venv installs" in line
+    assert "litellm_version = '1.108.7'" in line
+
+
+def test_the_locked_version_is_read_from_the_lock() -> None:
+    text = "click==8.1.8 \\\n    --hash=sha256:ab\nlitellm==1.108.7 \\\n    --hash=sha256:cd\n"
+    assert locked_litellm_version(text) == "1.108.7"
+    assert locked_litellm_version("litellm-proxy-extras==0.4.1\n") is None
+
+
+def test_every_setting_is_declared_once_with_a_description() -> None:
+    for schema in (Settings, LoadBalancerSettings):
+        for key, field in schema.model_fields.items():
+            assert field.description, f"{key} has no description"
+    assert set(SETTING_KEYS) == set(Settings.model_fields)
+    assert DEFAULTS["port"] == 4000 and "base_dir" not in DEFAULTS
+
+
+LB_CASES = [
+    ("lb-port-text", {"lb_port": "4000"}, ["settings: lb_port must be an integer", "lb_port = 4000"]),
+    ("lb-port-range", {"lb_port": 0}, ["settings: lb_port 0 is out of range", "from 1 to 65535"]),
+    ("lb-bind-name", {"lb_bind": "localhost"}, ["settings: lb_bind 'localhost' is not an IPv4 address", "use '0.0.0.0'"]),
+    ("lb-interval-text", {"lb_check_interval_ms": "abc"}, ["lb_check_interval_ms must be an integer", "got str 'abc'"]),
+    ("lb-interval-tiny", {"lb_check_interval_ms": 5}, ["lb_check_interval_ms 5 is out of range", "from 100 to 60000"]),
+    ("lb-timeout-bool", {"lb_request_timeout": True}, ["lb_request_timeout must be an integer", "got bool True"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "expected"), [pytest.param(d, e, id=i) for i, d, e in LB_CASES])
+def test_bad_load_balancer_setting_names_key_and_fix(data: dict, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_loadbalancer_settings(data)
+    (line,) = caught.value.problems
+    assert all(part in line for part in expected), line
+
+
+def test_load_balancer_defaults() -> None:
+    lb = parse_loadbalancer_settings({"lb_port": None, "gateway_ip": "ignored"})
+    assert (lb.lb_bind, lb.lb_port, lb.lb_request_timeout, lb.lb_check_interval_ms) == ("0.0.0.0", 4000, 300, 1000)
+    assert LB_SETTING_KEYS == ("lb_bind", "lb_port", "lb_request_timeout", "lb_check_interval_ms")
