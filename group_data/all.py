@@ -1,27 +1,19 @@
 """The production fleet as data: every gateway deploy reads these names (host data may override).
 
 Adding a model is one entry in `models`; adding a backend is one entry in `backends`; a
-load-balanced name is one entry in `model_groups`. `hxgw.catalogue` checks all of it before any
-host is touched.
+load-balanced name is one entry in `model_groups`. `hxgw.catalogue` and `hxgw.settings` check all of
+it before any host is touched.
 """
 
-# Layout on the gateway host (the seed's paths).
+# Only what this fleet chooses: every other setting takes the default declared once in
+# hxgw/settings.py (service_user, listen_host, port, num_workers, install_source, installer, the
+# strict switches, ...; the README lists them all). Host data in inventory.py may override any.
+
+# Layout on the gateway host (the seed's path).
 base_dir = "/opt/HX-Infrastructure-/api-gateway"
-service_user = "hx-gateway"
-listen_host = "0.0.0.0"
-port = 4000
-num_workers = 1
 
-# Exact pin; the full dependency set is locked with hashes in requirements/gateway.lock.
+# Exact pin; it must match the lock (requirements/gateway.lock), which the venv installs from.
 litellm_version = "1.108.7"
-# "wheelhouse": the control machine builds the wheels and ships them (hosts need no internet);
-# "index": hosts install from their configured package index.
-install_source = "wheelhouse"
-
-# An unreachable backend or a model not pulled there is a warning unless this is True.
-backend_check_strict = False
-# Validation: models on an unreachable backend count as degraded unless this is True.
-validation_strict = False
 
 backends = [
     {"name": "llm-01", "url": "http://192.168.10.29:11434"},
@@ -63,7 +55,8 @@ model_groups = [
     {"name": "hx-chat-premium", "members": ["llm01-mistral-small3.2"]},
 ]
 
-# LiteLLM router settings (real Router() arguments only; unknown keys are silently dropped).
+# LiteLLM router settings: Router() arguments the proxy passes on, checked by hxgw.router_settings
+# (unknown keys, wrong types, fallbacks naming no model are refused: LiteLLM would drop or die on them).
 router_settings = {
     "routing_strategy": "simple-shuffle",
     "num_retries": 2,

@@ -165,7 +165,9 @@ def _parse_section(section: str, kind: str, raw: Any, hints: dict, problems: _Pr
         problems.add(f"{section} is not defined; define {section} = [{{...}}, ...]{empty_ok} in group data")
         return []
     if not _is_list(raw):
-        problems.add(f"{section} must be a list of dicts, got {describe(raw)}; write {section} = [{{...}}, ...]")
+        problems.add(
+            f"{section} must be a list of dicts, got {describe(raw)}; write {section} = [{{...}}, ...]"
+        )
         return []
     if not raw and section == "backends":
         problems.add(
@@ -173,7 +175,10 @@ def _parse_section(section: str, kind: str, raw: Any, hints: dict, problems: _Pr
             f'e.g. {{"name": "llm-01", "url": "{EXAMPLE_URL}"}}'
         )
     if not raw and section == "models":
-        problems.add("models is empty, so the gateway would have nothing to serve; define at least one model under models")
+        problems.add(
+            "models is empty, so the gateway would have nothing to serve; "
+            "define at least one model under models"
+        )
     parsed, first_index = [], {}
     for index, entry in enumerate(raw):
         if not isinstance(entry, Mapping):
@@ -220,7 +225,9 @@ def _entry_problems(kind: str, label: str, entry: Mapping, errors: list, hints: 
                     f"rename it to {suggestion!r} (allowed keys are: {one_of(allowed)})"
                 )
             else:
-                lines.append(f"unknown key {key!r} in {label}; remove it (allowed keys are: {one_of(allowed)})")
+                lines.append(
+                    f"unknown key {key!r} in {label}; remove it (allowed keys are: {one_of(allowed)})"
+                )
         elif error["type"] == "missing":
             missing.append(key)
         elif key == "members" and len(error["loc"]) > 1:

@@ -50,7 +50,8 @@ def _name_field(description: str):
         strict=True,
         description=description,
         json_schema_extra=messages(
-            'add "name": "<unique-name>"', wrong_type=f"name must be a string, got {{got}}; {escape(NAME_RULE)}"
+            'add "name": "<unique-name>"',
+            wrong_type=f"name must be a string, got {{got}}; {escape(NAME_RULE)}",
         ),
     )
 
@@ -75,7 +76,9 @@ class Backend:
     url: str = Field(
         strict=True,
         description="Its root URL, scheme://host:port (normalised).",
-        json_schema_extra=messages(f'add "url": "{EXAMPLE_URL}"', wrong_type=f"url must be a string, got {{got}}; {escape(_URL_FIX)}"),
+        json_schema_extra=messages(
+            f'add "url": "{EXAMPLE_URL}"', wrong_type=f"url must be a string, got {{got}}; {escape(_URL_FIX)}"
+        ),
     )
 
     _name = field_validator("name")(check_name)
@@ -123,7 +126,8 @@ class Model:
         description="Embedding models only: the vector size.",
         json_schema_extra=messages(
             "",
-            wrong_value='dims must be a positive integer, got {got}; write the vector size without quotes, e.g. "dims": 768',
+            wrong_value="dims must be a positive integer, got {got}; "
+            'write the vector size without quotes, e.g. "dims": 768',
         ),
     )
     timeout: float | None = Field(
@@ -142,7 +146,9 @@ class Model:
         "",
         strict=True,
         description="Free text for people (LiteLLM's model_info.description).",
-        json_schema_extra=messages("", wrong_type=f"description must be text, got {{got}}; {escape(_DESCRIPTION_FIX)}"),
+        json_schema_extra=messages(
+            "", wrong_type=f"description must be text, got {{got}}; {escape(_DESCRIPTION_FIX)}"
+        ),
     )
     capabilities: tuple[Literal["tools", "thinking", "vision"], ...] = Field(
         (),
@@ -150,7 +156,8 @@ class Model:
         json_schema_extra=messages(
             "",
             wrong_type='capabilities must be a list, got {got}; write e.g. "capabilities": ["tools"]',
-            wrong_value="capabilities lists {value}{hint}, which is not one of 'tools', 'thinking', 'vision'; "
+            wrong_value="capabilities lists {value}{hint}, which is not one of "
+            "'tools', 'thinking', 'vision'; "
             "fix or remove it",
         ),
     )
@@ -207,7 +214,8 @@ class Group:
         description="The names of its models (all chat or all embedding).",
         json_schema_extra=messages(
             'add "members": ["<model name>", ...]',
-            wrong_type='members must be a list of model names, got {got}; write "members": ["<model name>", ...]',
+            wrong_type="members must be a list of model names, got {got}; "
+            'write "members": ["<model name>", ...]',
         ),
     )
 

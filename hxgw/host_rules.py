@@ -104,4 +104,10 @@ def parse_passwd_line(line: str) -> dict[str, Any] | None:
     fields = line.rstrip("\n").split(":")
     if len(fields) != 7 or not fields[2].isdigit() or not fields[3].isdigit():
         return None
-    return {"name": fields[0], "uid": int(fields[2]), "gid": int(fields[3]), "home": fields[5], "shell": fields[6]}
+    return {
+        "name": fields[0],
+        "uid": int(fields[2]),
+        "gid": int(fields[3]),
+        "home": fields[5],
+        "shell": fields[6],
+    }

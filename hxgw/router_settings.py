@@ -64,7 +64,8 @@ class RouterValues(BaseModel):
         "simple-shuffle",
         json_schema_extra=messages(
             f"use one of: {', '.join(ROUTING_STRATEGIES)}",
-            wrong_value="{shown}{hint} is not a LiteLLM routing strategy, and the proxy would exit at start; {fix}",
+            wrong_value="{shown}{hint} is not a LiteLLM routing strategy, "
+            "and the proxy would exit at start; {fix}",
         ),
     )
     num_retries: int = integer(2, 0, 100, "", "e.g. num_retries = 2")
@@ -75,7 +76,9 @@ class RouterValues(BaseModel):
     redis_db: int = integer(0, 0, 1000, "", "e.g. redis_db = 0")
     client_ttl: int = integer(3600, 1, 86400, "", "e.g. client_ttl = 3600")
     default_max_parallel_requests: int = integer(1, 1, 100000, "", "e.g. default_max_parallel_requests = 8")
-    deployment_affinity_ttl_seconds: int = integer(3600, 1, 604800, "", "e.g. deployment_affinity_ttl_seconds = 3600")
+    deployment_affinity_ttl_seconds: int = integer(
+        3600, 1, 604800, "", "e.g. deployment_affinity_ttl_seconds = 3600"
+    )
     timeout: float = seconds(600, 86400, "", "e.g. timeout = 300")
     stream_timeout: float = seconds(600, 86400, "", "e.g. stream_timeout = 300")
     polling_interval: float = seconds(0.03, 3600, "", "e.g. polling_interval = 0.03")
@@ -91,7 +94,10 @@ class RouterValues(BaseModel):
         ),
     )
     debug_level: Literal["DEBUG", "INFO"] = Field(
-        "INFO", json_schema_extra=messages("use 'INFO' or 'DEBUG'", wrong_value="{shown}{hint} is not supported; {fix}")
+        "INFO",
+        json_schema_extra=messages(
+            "use 'INFO' or 'DEBUG'", wrong_value="{shown}{hint} is not supported; {fix}"
+        ),
     )
 
 
@@ -162,7 +168,10 @@ def _key_problems(key: Any, value: Any) -> list[str]:
     if bad:
         return [f"router_settings: {key} {bad}; {_PLAIN}"]
     if key in _BOOLEAN_KEYS and not isinstance(value, bool):
-        return [f"router_settings: {key} must be True or False, got {describe(value)}; write {key}: True (no quotes)"]
+        return [
+            f"router_settings: {key} must be True or False, got {describe(value)}; "
+            f"write {key}: True (no quotes)"
+        ]
     if key in FALLBACK_KEYS and value is not None:
         return [f"router_settings: {key} {why}; {_FALLBACK_FIX}" for why in _fallback_shape(value)]
     if key == "default_fallbacks" and value is not None and not _names(value):
@@ -188,7 +197,9 @@ def _fallback_shape(value: Any) -> list[str]:
             problems.append(f"[{index}] must be a dict with exactly one key, got {describe(entry)}")
         elif not _names(next(iter(entry.values()))):
             ((source, targets),) = entry.items()
-            problems.append(f"[{index}] must list the fallbacks of {source!r} as a list of names, got {describe(targets)}")
+            problems.append(
+                f"[{index}] must list the fallbacks of {source!r} as a list of names, got {describe(targets)}"
+            )
     return problems
 
 
@@ -198,7 +209,9 @@ def _names(value: Any) -> bool:
 
 def _alias_shape(value: Any) -> bool:
     def target_ok(target: Any) -> bool:
-        return isinstance(target, str) or (isinstance(target, Mapping) and isinstance(target.get("model"), str))
+        return isinstance(target, str) or (
+            isinstance(target, Mapping) and isinstance(target.get("model"), str)
+        )
 
     return isinstance(value, Mapping) and all(isinstance(k, str) and target_ok(t) for k, t in value.items())
 
@@ -222,7 +235,9 @@ def _reference_problems(raw: Mapping[str, Any], model_names: Sequence[str] | Non
     problems = []
     if isinstance(aliases, Mapping) and _alias_shape(aliases):
         for alias, target in aliases.items():
-            referenced.append((f"model_group_alias {alias!r}", target if isinstance(target, str) else target["model"]))
+            referenced.append(
+                (f"model_group_alias {alias!r}", target if isinstance(target, str) else target["model"])
+            )
             if alias in known:
                 problems.append(
                     f"router_settings: model_group_alias {alias!r} is already a model or group name, "

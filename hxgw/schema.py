@@ -58,7 +58,9 @@ def explain(error: ErrorDetails, field: FieldInfo | None, key: str, **hints: str
     templates = _templates(field)
     value = error.get("input")
     category = "wrong_type" if error["type"] in _TYPE_ERRORS else "wrong_value"
-    template = templates.get(category) or templates.get("wrong_value") or "{shown} is not valid: {reason}; {fix}"
+    template = (
+        templates.get(category) or templates.get("wrong_value") or "{shown} is not valid: {reason}; {fix}"
+    )
     choices = _literal_choices(field)
     return template.format(
         key=key,

@@ -45,7 +45,8 @@ def seconds(default: float, high: float, description: str, example: str) -> Any:
         json_schema_extra=messages(
             example,
             wrong_type="must be a number of seconds, got {got}; write a bare number (no quotes), {fix}",
-            wrong_value=f"{{value}} is out of range; it must be more than 0 and at most {high:g} seconds, {{fix}}",
+            wrong_value=f"{{value}} is out of range; "
+            f"it must be more than 0 and at most {high:g} seconds, {{fix}}",
         ),
     )
 
@@ -61,14 +62,14 @@ def boolean(description: str, default: bool = False) -> Any:
     )
 
 
-def _canonical_ipv4(text: str) -> str:
+def canonical_ipv4(text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
         raise problem(f"{text!r} is not an IPv4 address (four numbers 0-255 joined by '.')") from None
 
 
-IPv4Text = Annotated[str, AfterValidator(_canonical_ipv4)]
+IPv4Text = Annotated[str, AfterValidator(canonical_ipv4)]
 
 
 def ipv4_text(default: str | None, description: str, fix: str) -> Any:

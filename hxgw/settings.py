@@ -81,7 +81,9 @@ class Settings(BaseModel):
         "use '0.0.0.0' for all interfaces or one of the host's IPv4 addresses",
     )
     port: int = integer(4000, 1, 65535, "The proxy's TCP port.", "e.g. port = 4000")
-    num_workers: int = integer(1, 1, 64, "LiteLLM worker processes (`--num_workers`).", "e.g. num_workers = 1")
+    num_workers: int = integer(
+        1, 1, 64, "LiteLLM worker processes (`--num_workers`).", "e.g. num_workers = 1"
+    )
     install_source: Literal["wheelhouse", "index"] = Field(
         "wheelhouse",
         description="'wheelhouse': the control machine builds the wheels and ships them (hosts need "
@@ -102,7 +104,9 @@ class Settings(BaseModel):
     backend_check_strict: bool = boolean(
         "An unreachable backend or a model not pulled there fails the deploy instead of warning."
     )
-    validation_strict: bool = boolean("Models on an unreachable backend fail the validation instead of degrading.")
+    validation_strict: bool = boolean(
+        "Models on an unreachable backend fail the validation instead of degrading."
+    )
     force: bool = boolean("Go past the identity guard on a host that does not own gateway_ip (also FORCE=1).")
     validation_report: str | None = Field(
         None,
@@ -176,7 +180,8 @@ class Settings(BaseModel):
         if listen not in ("0.0.0.0", gateway_ip) and not ipaddress.IPv4Address(listen).is_loopback:
             raise problem(
                 f"{listen!r} is not where clients connect (gateway_ip is {gateway_ip!r}); use '0.0.0.0' "
-                f"(all interfaces), {gateway_ip!r}, or '127.0.0.1' (only the host itself, behind a local proxy)",
+                f"(all interfaces), {gateway_ip!r}, or '127.0.0.1' "
+                "(only the host itself, behind a local proxy)",
                 key="listen_host",
             )
         if "installer" in self.model_fields_set and self.installer == "uv" and self.install_source == "index":

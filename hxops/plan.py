@@ -15,7 +15,13 @@ from pyinfra.api.exceptions import DeployError
 
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue, spelled_names
 from hxgw.secrets import check_master_key
-from hxgw.settings import SETTING_KEYS, Settings, locked_litellm_version, parse_router_settings, parse_settings
+from hxgw.settings import (
+    SETTING_KEYS,
+    Settings,
+    locked_litellm_version,
+    parse_router_settings,
+    parse_settings,
+)
 from hxops.wheelhouse import GATEWAY_LOCK
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
@@ -67,7 +73,9 @@ def for_host(host) -> HostPlan:
     if os.environ.get("FORCE") == "1":
         settings_data["force"] = True
     try:
-        settings = parse_settings(settings_data, locked_litellm_version=locked_litellm_version(GATEWAY_LOCK.read_text()))
+        settings = parse_settings(
+            settings_data, locked_litellm_version=locked_litellm_version(GATEWAY_LOCK.read_text())
+        )
     except ConfigError as error:
         problems.extend(error.problems)
     catalogue_data = _host_values(host, CATALOGUE_KEYS)

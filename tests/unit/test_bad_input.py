@@ -105,6 +105,26 @@ CASES = [
     ("version-latest", "data", "litellm_version=latest", ["litellm_version 'latest' is not X.Y.Z"]),
     ("install-source-typo", "data", "install_source=wheelhose", ["did you mean 'wheelhouse'"]),
     ("strict-not-bool", "data", "backend_check_strict=yes", ["backend_check_strict must be True or False"]),
+    # Values that would harm the host, be silently ignored, or make the proxy exit at start.
+    ("service-user-root", "data", "service_user=root", ["service_user 'root' is an existing system account", "'hx-gateway'"]),
+    ("service-user-www-data", "data", "service_user=www-data", ["service_user 'www-data' is an existing system account"]),
+    ("base-dir-etc", "data", "base_dir=/etc/hx", ["base_dir '/etc/hx' is under /etc", "a directory of its own"]),
+    ("base-dir-usr", "data", "base_dir=/usr", ["base_dir '/usr' is a system directory"]),
+    ("version-not-locked", "data", "litellm_version=1.74.9",
+     ["litellm_version '1.74.9' is not the release the venv installs", "litellm_version = '1.108.7'"]),
+    ("installer-typo", "data", "installer=ppi", ["installer 'ppi' (did you mean 'pip'?)", "use 'uv'"]),
+    ("installer-ignored", "group", 'install_source = "index"\ninstaller = "uv"', ["installer 'uv' would be ignored"]),
+    ("ready-timeout-text", "data", "validation_ready_timeout=soon", ["validation_ready_timeout must be a number of seconds"]),
+    ("report-directory", "data", "validation_report=reports/", ["validation_report 'reports/' ends with '/'"]),
+    ("router-strategy-underscore", "group", 'router_settings["routing_strategy"] = "simple_shuffle"',
+     ["router_settings: routing_strategy 'simple_shuffle'", "did you mean 'simple-shuffle'", "exit at start"]),
+    ("router-retries-negative", "group", 'router_settings["num_retries"] = -1', ["router_settings: num_retries -1 is out of range"]),
+    ("router-fallback-unknown", "group", 'router_settings["fallbacks"] = [{"hx-chat": ["llm02-phi4"]}]',
+     ["router_settings: fallbacks of 'hx-chat' names 'llm02-phi4'", "did you mean 'llm02-phi3'"]),
+    ("router-fatal-key", "group", 'router_settings["health_check_interval"] = 30',
+     ["health_check_interval makes LiteLLM's proxy exit at start"]),
+    ("capability-typo", "group", 'models[4]["capabilities"] = ["tool"]',
+     ["model 'llm01-qwen3-1.7b' capabilities lists 'tool'", "did you mean 'tools'"]),
 ]  # fmt: skip
 
 

@@ -163,6 +163,11 @@ BAD_CASES = [
     ("models-not-list", set_section("models", {"name": "x"}), ["models must be a list of dicts, got dict", "write models = [{...}, ...]"]),
     ("groups-string", set_section("model_groups", "hx-chat"), ["model_groups must be a list of dicts, got str", "write model_groups = [{...}, ...]"]),
     ("entry-not-dict", set_entry("backends", 1, "llm-02"), ["backends[1] must be a dict describing one backend, got str", '{"name": ..., ...}']),
+    ("capability-typo", set_key("models", 4, "capabilities", ["tool"]), ["model 'llm01-qwen3-1.7b' capabilities lists 'tool' (did you mean 'tools'?)", "'thinking', 'vision'"]),
+    ("capabilities-string", set_key("models", 4, "capabilities", "tools"), ["model 'llm01-qwen3-1.7b' capabilities must be a list, got str 'tools'", '"capabilities": ["tools"]']),
+    ("context-length-zero", set_key("models", 4, "context_length", 0), ["model 'llm01-qwen3-1.7b' context_length must be a positive integer (tokens), got int 0", '"context_length": 8192']),
+    ("context-length-text", set_key("models", 4, "context_length", "8k"), ["model 'llm01-qwen3-1.7b' context_length must be a positive integer", "got str '8k'"]),
+    ("key-typo-capabilities", set_key("models", 4, "capabilites", ["tools"]), ["unknown key 'capabilites' in model 'llm01-qwen3-1.7b' (did you mean 'capabilities'?)"]),
 ]  # fmt: skip
 
 
@@ -243,7 +248,9 @@ def test_lookup_helpers() -> None:
     catalogue = parse(baseline())
     assert catalogue.model_names()[:3] == ["emb-premium", "emb-perf", "emb-light"]
     assert catalogue.model_names()[-3:] == ["hx-chat", "hx-chat-fast", "hx-chat-premium"]
-    assert catalogue.backend(catalogue.model("llm02-phi3").backend) == Backend("llm-02", "http://192.168.10.28:11434")
+    assert catalogue.backend(catalogue.model("llm02-phi3").backend) == Backend(
+        "llm-02", "http://192.168.10.28:11434"
+    )
     assert [m.name for m in catalogue.models_on_backend("orc")] == [
         "emb-premium",
         "emb-perf",
@@ -314,3 +321,15 @@ def test_config_error_survives_pickling() -> None:
     copy_ = pickle.loads(pickle.dumps(error))
     assert copy_.problems == error.problems
     assert str(copy_) == str(error)
+
+
+def test_capabilities_and_context_length_are_declared_and_carried_to_deployments() -> None:
+    data = baseline()
+    set_key("models", 4, "capabilities", ["tools", "thinking"])(data)
+    set_key("models", 4, "context_length", 40960)(data)
+    catalogue = parse(data)
+    qwen = catalogue.model("llm01-qwen3-1.7b")
+    assert (qwen.capabilities, qwen.context_length) == (("tools", "thinking"), 40960)
+    assert (catalogue.models[0].capabilities, catalogue.models[0].context_length) == ((), None)
+    in_group = [d for d in catalogue.deployments() if d.model_name == "hx-chat-fast"]
+    assert [(d.capabilities, d.context_length) for d in in_group] == [(("tools", "thinking"), 40960)]

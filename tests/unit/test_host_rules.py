@@ -12,9 +12,20 @@ OURS = parse_passwd_line("hx-gateway:x:998:998::/nonexistent:/bin/false")
 
 def test_an_absent_account_or_the_deploys_own_is_fine() -> None:
     assert service_user_account_problem("hx-gateway", None) is None
-    assert OURS == {"name": "hx-gateway", "uid": 998, "gid": 998, "home": "/nonexistent", "shell": "/bin/false"}
+    assert OURS == {
+        "name": "hx-gateway",
+        "uid": 998,
+        "gid": 998,
+        "home": "/nonexistent",
+        "shell": "/bin/false",
+    }
     assert service_user_account_problem("hx-gateway", OURS) is None
-    assert service_user_account_problem("hx-gateway", {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}) is None
+    assert (
+        service_user_account_problem(
+            "hx-gateway", {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +55,9 @@ def test_passwd_lines_that_are_not_entries() -> None:
     assert parse_passwd_line("a:x:notanumber:1::/:/bin/sh") is None
 
 
-@pytest.mark.parametrize("path", ["/opt/hx", "/srv/hx", "/usr/local/hx", "/var/lib/hx", "/home/ops/hx", "/tmp/x/gw"])
+@pytest.mark.parametrize(
+    "path", ["/opt/hx", "/srv/hx", "/usr/local/hx", "/var/lib/hx", "/home/ops/hx", "/tmp/x/gw"]
+)
 def test_base_dirs_of_their_own_are_fine(path: str) -> None:
     assert base_dir_problem(path) is None
 

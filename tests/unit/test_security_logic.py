@@ -23,7 +23,9 @@ def run(command: str) -> str:
 def test_drift_scan_finds_and_repair_fixes_only_drift(tmp_path):
     # 'daemon' exists as a user and a group on every Debian: it plays the service user here. The
     # settings model refuses an existing system account for a real host, so it is set past it.
-    settings = parse_settings({**BASELINE, "base_dir": str(tmp_path / "gw")}).model_copy(update={"service_user": "daemon"})
+    settings = parse_settings({**BASELINE, "base_dir": str(tmp_path / "gw")}).model_copy(
+        update={"service_user": "daemon"}
+    )
     venv = tmp_path / "gw" / "gateway" / "venvs" / "r1" / "bin"
     venv.mkdir(parents=True)
     (venv / "litellm").write_text("#!/bin/sh\n")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from hxgw import settings_doc
 from hxgw.catalogue import ConfigError
 from hxgw.settings import (
     DEFAULTS,
@@ -275,5 +278,18 @@ def test_bad_load_balancer_setting_names_key_and_fix(data: dict, expected: list[
 
 def test_load_balancer_defaults() -> None:
     lb = parse_loadbalancer_settings({"lb_port": None, "gateway_ip": "ignored"})
-    assert (lb.lb_bind, lb.lb_port, lb.lb_request_timeout, lb.lb_check_interval_ms) == ("0.0.0.0", 4000, 300, 1000)
+    assert (lb.lb_bind, lb.lb_port, lb.lb_request_timeout, lb.lb_check_interval_ms) == (
+        "0.0.0.0",
+        4000,
+        300,
+        1000,
+    )
     assert LB_SETTING_KEYS == ("lb_bind", "lb_port", "lb_request_timeout", "lb_check_interval_ms")
+
+
+def test_the_readme_lists_every_declared_setting_as_declared() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
+    assert block == settings_doc.markdown(), "regenerate it: python -m hxgw.settings_doc"
+    for key in (*SETTING_KEYS, *LB_SETTING_KEYS):
+        assert f"| `{key}` |" in block
