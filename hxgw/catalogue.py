@@ -29,7 +29,7 @@ from hxgw.catalogue_entries import (  # noqa: F401 - the public names of the cat
     Group,
     Model,
 )
-from hxgw.errors import ConfigError, closest, describe, did_you_mean, is_int, text_problem  # noqa: F401
+from hxgw.errors import ConfigError, closest, describe, did_you_mean, is_int, text_problem  # noqa: F401 - old path
 from hxgw.schema import explain, field_key, fields_of, fix_of
 
 

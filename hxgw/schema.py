@@ -34,10 +34,16 @@ _TYPE_ERRORS = {
 _OWN = "hx_problem"
 
 
-def problem(text: str, key: str | None = None) -> PydanticCustomError:
+def problem(text: str, key: str | None = None, add_fix: bool = False) -> PydanticCustomError:
     """The error a validator raises for a value that is wrong in meaning; `text` is the message
-    after the key (e.g. "'/etc/hx' is under /etc; ..."). A check across fields names its `key`."""
-    return PydanticCustomError(_OWN, "{text}", {"text": text, "key": key})
+    after the key (e.g. "'/etc/hx' is under /etc; ..."). A check across fields names its `key`;
+    a rule shared by several fields says only what is wrong and asks for the field's fix."""
+    return PydanticCustomError(_OWN, "{text}", {"text": text, "key": key, "add_fix": add_fix})
+
+
+def wants_fix(error: ErrorDetails) -> bool:
+    """True when the error's text leaves the fix to the field (see problem())."""
+    return error["type"] == _OWN and bool((error.get("ctx") or {}).get("add_fix"))
 
 
 def messages(fix: str, wrong_type: str | None = None, wrong_value: str | None = None) -> dict:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from hxgw.errors import ConfigError
-from hxgw.schema import explain, field_key, fix_of, messages, problem
+from hxgw.schema import explain, field_key, fix_of, messages, problem, wants_fix
 
 
 def escape(text: str) -> str:
@@ -66,7 +66,9 @@ def canonical_ipv4(text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise problem(f"{text!r} is not an IPv4 address (four numbers 0-255 joined by '.')") from None
+        raise problem(
+            f"{text!r} is not an IPv4 address (four numbers 0-255 joined by '.')", add_fix=True
+        ) from None
 
 
 IPv4Text = Annotated[str, AfterValidator(canonical_ipv4)]
@@ -98,6 +100,6 @@ def _line(schema: type[BaseModel], prefix: str, error) -> str:
     if error["type"] == "missing":
         return f"{prefix}: {key} is not set; {fix_of(field)}"
     body = explain(error, field, key)
-    if error["type"] == "hx_problem" and field is not None and "; " not in body:
+    if wants_fix(error):
         body = f"{body}; {fix_of(field)}"  # a shared rule (e.g. not an IPv4 address) + this key's fix
     return f"{prefix}: {key} {body}"

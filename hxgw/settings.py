@@ -20,7 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from hxgw import host_rules
-from hxgw.errors import ConfigError, describe, did_you_mean, is_int, text_problem  # noqa: F401 - old import path
+from hxgw.errors import ConfigError, text_problem  # noqa: F401 - ConfigError: old import path
+from hxgw.install import INSTALLERS, effective_installer
 from hxgw.loadbalancer_settings import LB_SETTING_KEYS, LoadBalancerSettings, parse_loadbalancer_settings  # noqa: F401
 from hxgw.router_settings import ROUTER_KEYS, parse_router_settings  # noqa: F401 - old import path
 from hxgw.schema import fix_of, messages, problem
@@ -28,7 +29,6 @@ from hxgw.setting_fields import IPv4Text, boolean, escape, integer, ipv4_text, s
 
 UNIT_NAME = "hx-litellm-gateway.service"
 INSTALL_SOURCES = ("wheelhouse", "index")
-INSTALLERS = ("uv", "pip")
 SERVICE_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 EXAMPLE_GATEWAY_IP = "192.168.10.39"
@@ -84,7 +84,7 @@ class Settings(BaseModel):
     num_workers: int = integer(
         1, 1, 64, "LiteLLM worker processes (`--num_workers`).", "e.g. num_workers = 1"
     )
-    install_source: Literal["wheelhouse", "index"] = Field(
+    install_source: Literal[INSTALL_SOURCES] = Field(  # type: ignore[valid-type]
         "wheelhouse",
         description="'wheelhouse': the control machine builds the wheels and ships them (hosts need "
         "no internet); 'index': hosts install from their own package index (always with pip).",
@@ -94,7 +94,7 @@ class Settings(BaseModel):
             _INSTALL_SOURCE_RULE,
         ),
     )
-    installer: Literal["uv", "pip"] = Field(
+    installer: Literal[INSTALLERS] = Field(  # type: ignore[valid-type]
         "uv",
         description="What installs the venv from the wheelhouse: uv, or pip (the tested fallback).",
         json_schema_extra=messages(
@@ -240,7 +240,7 @@ class Settings(BaseModel):
     @property
     def effective_installer(self) -> str:
         """The installer that really runs: uv comes only with the wheelhouse."""
-        return self.installer if self.install_source == "wheelhouse" else "pip"
+        return effective_installer(self.installer, self.install_source == "wheelhouse")
 
     @property
     def local_url(self) -> str:
