@@ -134,6 +134,7 @@ def parse_router_settings(raw: Any, model_names: Sequence[str] | None = None) ->
         for e in error.errors():
             key = field_key(e) or "?"
             problems.append(f"router_settings: {key} {explain(e, RouterValues.model_fields.get(key), key)}")
+    problems += _redis_problems(raw)
     problems += _reference_problems(raw, model_names)
     if problems:
         raise ConfigError(problems)
@@ -214,6 +215,25 @@ def _alias_shape(value: Any) -> bool:
         )
 
     return isinstance(value, Mapping) and all(isinstance(k, str) and target_ok(t) for k, t in value.items())
+
+
+def _redis_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Redis keys the Router would silently ignore: it uses Redis only with redis_url, or with
+    BOTH redis_host and redis_port (Router.__init__, "CACHING"); otherwise each worker keeps its
+    own in-memory state and the other keys do nothing."""
+    given = {
+        key
+        for key in ("redis_url", "redis_host", "redis_port", "redis_password", "redis_db")
+        if raw.get(key) is not None
+    }
+    if not given or "redis_url" in given or {"redis_host", "redis_port"} <= given:
+        return []
+    missing = "redis_port" if "redis_host" in given else "redis_host"
+    return [
+        f"router_settings: {', '.join(sorted(given))} would be silently ignored: LiteLLM's Router uses "
+        f"Redis only with redis_url or with both redis_host and redis_port; add {missing} "
+        "(e.g. redis_host: '10.0.0.5', redis_port: 6379) or remove the Redis keys"
+    ]
 
 
 def _reference_problems(raw: Mapping[str, Any], model_names: Sequence[str] | None) -> list[str]:

@@ -204,7 +204,10 @@ def test_a_rejected_key_is_never_echoed(tmp_path, key):
 
 def test_hostile_free_text_is_accepted_where_text_belongs(tmp_path):
     """Quotes, $, backticks, '#', ':' and newlines are fine in a description and router values."""
-    code = f'models[3]["description"] = {HOSTILE!r}\nrouter_settings["redis_password"] = {HOSTILE!r}'
+    code = (
+        f'models[3]["description"] = {HOSTILE!r}\nrouter_settings["redis_password"] = {HOSTILE!r}\n'
+        'router_settings.update(redis_host="10.0.0.5", redis_port=6379)'  # Redis is used only with both
+    )
     result = dry_run(tmp_path, "group", code)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

@@ -18,7 +18,7 @@ GOOD = {
     "fallbacks": [{"hx-chat": ["llm02-phi3"]}, {"*": ["llm01-llama3.2-3b"]}],
     "default_fallbacks": ["hx-chat"],
     "model_group_alias": {"chat": "hx-chat", "hidden-chat": {"model": "hx-chat", "hidden": True}},
-    "redis_password": "it's $HOME",
+    "tag_routing_prefix": "it's $HOME",
 }
 
 # (case id, changes to GOOD, substrings ONE problem line must hold: the key and the fix)
@@ -33,7 +33,7 @@ BAD_CASES = [
     ("timeout-text", {"timeout": "300"}, ["router_settings: timeout must be a number of seconds", "got str '300'"]),
     ("cooldown-negative", {"cooldown_time": -5}, ["router_settings: cooldown_time -5 is out of range", "from 0"]),
     ("allowed-fails-bool", {"allowed_fails": True}, ["router_settings: allowed_fails must be an integer", "got bool True"]),
-    ("redis-port-range", {"redis_port": 70000}, ["router_settings: redis_port 70000 is out of range"]),
+    ("redis-port-range", {"redis_host": "10.0.0.5", "redis_port": 70000}, ["router_settings: redis_port 70000 is out of range"]),
     ("debug-level", {"debug_level": "debug"}, ["router_settings: debug_level 'debug'", "(did you mean 'DEBUG'?)"]),
     ("switch-text", {"enable_pre_call_checks": "yes"}, ["router_settings: enable_pre_call_checks must be True or False", "got str 'yes'"]),
     ("fallbacks-not-list", {"fallbacks": {"hx-chat": ["llm02-phi3"]}}, ["router_settings: fallbacks must be a list of one-key dicts", "[{'<model or group>'"]),
@@ -51,6 +51,8 @@ BAD_CASES = [
     ("alias-not-dict", {"model_group_alias": ["chat"]}, ["router_settings: model_group_alias must map alias names"]),
     ("fatal-health-interval", {"health_check_interval": 30}, ["router_settings: health_check_interval makes LiteLLM's proxy exit at start", "remove it"]),
     ("dropped-by-proxy", {"ignore_invalid_deployments": True}, ["router_settings: ignore_invalid_deployments is set by LiteLLM's proxy itself", "silently ignored"]),
+    ("redis-host-without-port", {"redis_host": "10.0.0.5"}, ["router_settings: redis_host would be silently ignored", "add redis_port"]),
+    ("redis-port-without-host", {"redis_port": 6379, "redis_password": "pw"}, ["router_settings: redis_password, redis_port would be silently ignored", "add redis_host"]),
     ("dropped-router-general", {"router_general_settings": {}}, ["router_settings: router_general_settings is set by LiteLLM's proxy itself"]),
 ]  # fmt: skip
 
@@ -84,6 +86,11 @@ def test_references_are_checked_only_against_a_known_catalogue() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_router_settings(settings, model_names=NAMES)
     assert len(caught.value.problems) == 2  # the source and the target
+
+
+def test_redis_is_accepted_when_the_router_uses_it() -> None:
+    for redis in ({"redis_host": "10.0.0.5", "redis_port": 6379}, {"redis_url": "redis://10.0.0.5:6379"}):
+        assert parse_router_settings({**redis, "redis_password": "x"}) == {**redis, "redis_password": "x"}
 
 
 def test_every_problem_is_reported_together() -> None:
