@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from hxgw.errors import text_problem
-from hxgw.schema import messages, problem
+from hxgw.schema import escape, messages, problem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
@@ -54,10 +54,6 @@ def _name_field(description: str):
             wrong_type=f"name must be a string, got {{got}}; {escape(NAME_RULE)}",
         ),
     )
-
-
-def escape(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
 
 
 def check_name(name: str) -> str:

@@ -34,11 +34,11 @@ _TYPE_ERRORS = {
 _OWN = "hx_problem"
 
 
-def problem(text: str, key: str | None = None, add_fix: bool = False) -> PydanticCustomError:
+def problem(text: str, add_fix: bool = False) -> PydanticCustomError:
     """The error a validator raises for a value that is wrong in meaning; `text` is the message
-    after the key (e.g. "'/etc/hx' is under /etc; ..."). A check across fields names its `key`;
-    a rule shared by several fields says only what is wrong and asks for the field's fix."""
-    return PydanticCustomError(_OWN, "{text}", {"text": text, "key": key, "add_fix": add_fix})
+    after the key (e.g. "'/etc/hx' is under /etc; ..."). A rule shared by several fields says
+    only what is wrong and asks for the field's own fix with `add_fix`."""
+    return PydanticCustomError(_OWN, "{text}", {"text": text, "add_fix": add_fix})
 
 
 def wants_fix(error: ErrorDetails) -> bool:
@@ -49,6 +49,11 @@ def wants_fix(error: ErrorDetails) -> bool:
 def messages(fix: str, wrong_type: str | None = None, wrong_value: str | None = None) -> dict:
     """A field's message templates, for Field(json_schema_extra=messages(...))."""
     return {"hx_messages": {"fix": fix, "wrong_type": wrong_type, "wrong_value": wrong_value}}
+
+
+def escape(text: str) -> str:
+    """`text` made safe to embed in a message template (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def fix_of(field: FieldInfo | None) -> str:
@@ -82,9 +87,6 @@ def explain(error: ErrorDetails, field: FieldInfo | None, key: str, **hints: str
 
 def field_key(error: ErrorDetails) -> str | None:
     """The top-level field an error is about (None for the whole entry)."""
-    named = (error.get("ctx") or {}).get("key")
-    if named:
-        return named
     loc = error.get("loc") or ()
     return loc[0] if loc and isinstance(loc[0], str) else None
 

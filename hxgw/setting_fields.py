@@ -13,11 +13,6 @@ from hxgw.errors import ConfigError
 from hxgw.schema import explain, field_key, fix_of, messages, problem, wants_fix
 
 
-def escape(text: str) -> str:
-    """`text` made safe to embed in a message template (braces doubled)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 def integer(default: int, low: int, high: int, description: str, example: str) -> Any:
     """An integer setting from `low` to `high`; bool, float and quoted numbers are refused."""
     return Field(

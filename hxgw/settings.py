@@ -17,15 +17,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hxgw import host_rules
 from hxgw.errors import ConfigError, text_problem  # noqa: F401 - ConfigError: old import path
 from hxgw.install import INSTALLERS, effective_installer
-from hxgw.loadbalancer_settings import LB_SETTING_KEYS, LoadBalancerSettings, parse_loadbalancer_settings  # noqa: F401
 from hxgw.router_settings import ROUTER_KEYS, parse_router_settings  # noqa: F401 - old import path
-from hxgw.schema import fix_of, messages, problem
-from hxgw.setting_fields import IPv4Text, boolean, escape, integer, ipv4_text, seconds, validate_section
+from hxgw.schema import escape, fix_of, messages, problem
+from hxgw.setting_fields import IPv4Text, boolean, integer, ipv4_text, seconds, validate_section
 
 UNIT_NAME = "hx-litellm-gateway.service"
 INSTALL_SOURCES = ("wheelhouse", "index")
@@ -174,30 +173,43 @@ class Settings(BaseModel):
             raise problem(f"{path!r} {why}; {fix}")
         return path
 
-    @model_validator(mode="after")
-    def _meaning_across_fields(self, info: ValidationInfo) -> Settings:
-        listen, gateway_ip = self.listen_host, self.gateway_ip
-        if listen not in ("0.0.0.0", gateway_ip) and not ipaddress.IPv4Address(listen).is_loopback:
-            raise problem(
-                f"{listen!r} is not where clients connect (gateway_ip is {gateway_ip!r}); use '0.0.0.0' "
-                f"(all interfaces), {gateway_ip!r}, or '127.0.0.1' "
-                "(only the host itself, behind a local proxy)",
-                key="listen_host",
-            )
-        if "installer" in self.model_fields_set and self.installer == "uv" and self.install_source == "index":
+    # Checks against fields declared earlier (info.data holds those that were valid), so every
+    # problem is reported at once. A field validator runs only on a value that was given.
+    @field_validator("listen_host")
+    @classmethod
+    def _listen_host_reaches_clients(cls, listen: str, info: ValidationInfo) -> str:
+        gateway_ip = info.data.get("gateway_ip")
+        if (
+            gateway_ip is None
+            or listen in ("0.0.0.0", gateway_ip)
+            or ipaddress.IPv4Address(listen).is_loopback
+        ):
+            return listen
+        raise problem(
+            f"{listen!r} is not where clients connect (gateway_ip is {gateway_ip!r}); use '0.0.0.0' "
+            f"(all interfaces), {gateway_ip!r}, or '127.0.0.1' (only the host itself, behind a local proxy)"
+        )
+
+    @field_validator("installer")
+    @classmethod
+    def _installer_is_used(cls, installer: str, info: ValidationInfo) -> str:
+        if installer == "uv" and info.data.get("install_source") == "index":
             raise problem(
                 "'uv' would be ignored: uv comes only with the wheelhouse, so install_source 'index' "
-                "always installs with pip; remove installer or set install_source = 'wheelhouse'",
-                key="installer",
+                "always installs with pip; remove installer or set install_source = 'wheelhouse'"
             )
+        return installer
+
+    @field_validator("litellm_version")
+    @classmethod
+    def _version_is_the_locked_one(cls, version: str, info: ValidationInfo) -> str:
         locked = (info.context or {}).get("locked_litellm_version")
-        if locked and self.litellm_version != locked:
+        if locked and version != locked:
             raise problem(
-                f"{self.litellm_version!r} is not the release the venv installs: requirements/gateway.lock "
-                f"pins litellm {locked}; set litellm_version = {locked!r}, or re-lock for the new release",
-                key="litellm_version",
+                f"{version!r} is not the release the venv installs: requirements/gateway.lock "
+                f"pins litellm {locked}; set litellm_version = {locked!r}, or re-lock for the new release"
             )
-        return self
+        return version
 
     @property
     def gateway_dir(self) -> str:

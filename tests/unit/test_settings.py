@@ -9,16 +9,8 @@ from pydantic import ValidationError
 
 from hxgw import settings_doc
 from hxgw.catalogue import ConfigError
-from hxgw.settings import (
-    DEFAULTS,
-    LB_SETTING_KEYS,
-    SETTING_KEYS,
-    LoadBalancerSettings,
-    Settings,
-    locked_litellm_version,
-    parse_loadbalancer_settings,
-    parse_settings,
-)
+from hxgw.loadbalancer_settings import LB_SETTING_KEYS, LoadBalancerSettings, parse_loadbalancer_settings
+from hxgw.settings import DEFAULTS, SETTING_KEYS, Settings, locked_litellm_version, parse_settings
 
 BASELINE = {"base_dir": "/opt/hx", "gateway_ip": "192.168.10.39", "litellm_version": "1.74.9"}
 DELETE = object()  # marks a key to remove from the baseline
