@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from hxgw.errors import text_problem
@@ -57,6 +57,7 @@ def _name_field(description: str):
 
 
 def check_name(name: str) -> str:
+    """An entry's name: what clients request or entries refer to, so one safe token."""
     if not name:
         raise problem(f"has an empty name; {NAME_RULE}")
     if not NAME_RE.fullmatch(name):
@@ -64,11 +65,14 @@ def check_name(name: str) -> str:
     return name
 
 
+EntryName = Annotated[str, AfterValidator(check_name)]
+
+
 @dataclass(frozen=True, config=_ENTRY)
 class Backend:
     """An Ollama server the gateway forwards to."""
 
-    name: str = _name_field("Unique name of the Ollama server.")
+    name: EntryName = _name_field("Unique name of the Ollama server.")
     url: str = Field(
         strict=True,
         description="Its root URL, scheme://host:port (normalised).",
@@ -76,8 +80,6 @@ class Backend:
             f'add "url": "{EXAMPLE_URL}"', wrong_type=f"url must be a string, got {{got}}; {escape(_URL_FIX)}"
         ),
     )
-
-    _name = field_validator("name")(check_name)
 
     @field_validator("url")
     @classmethod
@@ -89,7 +91,7 @@ class Backend:
 class Model:
     """One Ollama model on one backend, published under `name`."""
 
-    name: str = _name_field("The model name clients request.")
+    name: EntryName = _name_field("The model name clients request.")
     backend: str = Field(
         strict=True,
         description="The name of the entry in backends that serves it.",
@@ -169,8 +171,6 @@ class Model:
         ),
     )
 
-    _name = field_validator("name")(check_name)
-
     @field_validator("description")
     @classmethod
     def _printable_description(cls, text: str) -> str:
@@ -205,7 +205,7 @@ class Model:
 class Group:
     """A load-balanced model name served by several models of the same mode."""
 
-    name: str = _name_field("The group name clients request.")
+    name: EntryName = _name_field("The group name clients request.")
     members: tuple[str, ...] = Field(
         description="The names of its models (all chat or all embedding).",
         json_schema_extra=messages(
@@ -214,8 +214,6 @@ class Group:
             'write "members": ["<model name>", ...]',
         ),
     )
-
-    _name = field_validator("name")(check_name)
 
 
 def normalise_url(url: str) -> str:

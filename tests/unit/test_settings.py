@@ -285,3 +285,11 @@ def test_the_readme_lists_every_declared_setting_as_declared() -> None:
     assert block == settings_doc.markdown(), "regenerate it: python -m hxgw.settings_doc"
     for key in (*SETTING_KEYS, *LB_SETTING_KEYS):
         assert f"| `{key}` |" in block
+
+
+def test_problems_across_fields_are_reported_together() -> None:
+    data = {**BASELINE, "listen_host": "10.9.8.7", "installer": "uv", "install_source": "index"}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data, locked_litellm_version="1.108.7")
+    keys = [line.split()[1] for line in caught.value.problems]
+    assert keys == ["litellm_version", "listen_host", "installer"]
