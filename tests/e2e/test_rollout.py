@@ -337,9 +337,10 @@ def test_a_change_that_fails_validation_rolls_the_canary_back(gateways, tmp_path
 
 def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_others(gateways, tmp_path):
     canary, others = gateways[0], gateways[1:]
-    # Passes the deploy's data checks (a known Router() key, plain text), but LiteLLM exits at start-up.
+    # Passes the deploy's data checks (plain text under a known Router() key: whether a routing
+    # plugin's module can be imported is the host's business), but LiteLLM exits at start-up.
     bad = group_data(
-        tmp_path, 'router_settings = {**_base.router_settings, "routing_strategy": "simple_shuffle"}\n'
+        tmp_path, 'router_settings = {**_base.router_settings, "plugins": ["hx_missing_plugin.Plugin"]}\n'
     )
     before = {n: (config_sha(n), helpers.main_pid(n)) for n in gateways}
 
@@ -347,7 +348,7 @@ def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_ot
 
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(canary) == "rolled back"
-    assert "Invalid routing_strategy: 'simple_shuffle'" in result.row(canary)  # the cause, named
+    assert "hx_missing_plugin" in result.row(canary)  # the cause, named
     for name in others:
         assert result.status(name) == "skipped"
         assert f"the rollout stopped at {canary}" in result.row(name)
