@@ -171,6 +171,12 @@ class Model:
         ),
     )
 
+    @field_validator("description", "capabilities", mode="before")
+    @classmethod
+    def _none_is_unset(cls, value, info):
+        # Written out as None in group data, these optional fields mean "not given", as dims does.
+        return {"description": "", "capabilities": ()}[info.field_name] if value is None else value
+
     @field_validator("description")
     @classmethod
     def _printable_description(cls, text: str) -> str:

@@ -333,3 +333,17 @@ def test_capabilities_and_context_length_are_declared_and_carried_to_deployments
     assert (catalogue.models[0].capabilities, catalogue.models[0].context_length) == ((), None)
     in_group = [d for d in catalogue.deployments() if d.model_name == "hx-chat-fast"]
     assert [(d.capabilities, d.context_length) for d in in_group] == [(("tools", "thinking"), 40960)]
+
+
+def test_optional_fields_written_as_none_mean_unset() -> None:
+    data = baseline()
+    for key in ("description", "capabilities", "context_length", "dims", "timeout"):
+        set_key("models", 4, key, None)(data)
+    qwen = parse(data).model("llm01-qwen3-1.7b")
+    assert (qwen.description, qwen.capabilities, qwen.context_length, qwen.dims, qwen.timeout) == (
+        "",
+        (),
+        None,
+        None,
+        60.0,
+    )
