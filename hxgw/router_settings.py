@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hxgw.errors import ConfigError, describe, did_you_mean, is_int, shown, text_problem
 from hxgw.schema import explain, field_key, messages
-from hxgw.setting_fields import integer, seconds
+from hxgw.setting_fields import boolean, integer, seconds
 
 # Router() keyword arguments the proxy passes on from router_settings. model_list is left out on
 # purpose (the deploy writes it from the catalogue), and so are the keys in LiteLLM's
@@ -56,56 +56,62 @@ _PLAIN = "use text, numbers, True/False, None, or lists and dicts of those"
 
 
 class RouterValues(BaseModel):
-    """The router_settings keys whose values LiteLLM checks or uses as numbers: their types."""
+    """The types and ranges of the router_settings values LiteLLM checks or computes with. Only
+    the keys given are validated (None leaves LiteLLM's own default), so no default here is used."""
 
     model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
 
-    routing_strategy: Literal[ROUTING_STRATEGIES] = Field(  # type: ignore[valid-type]
-        "simple-shuffle",
+    routing_strategy: Literal[ROUTING_STRATEGIES] | None = Field(  # type: ignore[valid-type]
+        None,
         json_schema_extra=messages(
             f"use one of: {', '.join(ROUTING_STRATEGIES)}",
             wrong_value="{shown}{hint} is not a LiteLLM routing strategy, "
             "and the proxy would exit at start; {fix}",
         ),
     )
-    num_retries: int = integer(2, 0, 100, "", "e.g. num_retries = 2")
-    max_fallbacks: int = integer(5, 0, 100, "", "e.g. max_fallbacks = 5")
-    allowed_fails: int = integer(3, 0, 1000, "", "e.g. allowed_fails = 3")
-    retry_after: int = integer(0, 0, 3600, "", "e.g. retry_after = 0")
-    redis_port: int = integer(6379, 1, 65535, "", "e.g. redis_port = 6379")
-    redis_db: int = integer(0, 0, 1000, "", "e.g. redis_db = 0")
-    client_ttl: int = integer(3600, 1, 86400, "", "e.g. client_ttl = 3600")
-    default_max_parallel_requests: int = integer(1, 1, 100000, "", "e.g. default_max_parallel_requests = 8")
-    deployment_affinity_ttl_seconds: int = integer(
-        3600, 1, 604800, "", "e.g. deployment_affinity_ttl_seconds = 3600"
+    num_retries: int | None = integer(None, 0, 100, "", "e.g. num_retries: 2")
+    max_fallbacks: int | None = integer(None, 0, 100, "", "e.g. max_fallbacks: 5")
+    allowed_fails: int | None = integer(None, 0, 1000, "", "e.g. allowed_fails: 3")
+    retry_after: int | None = integer(None, 0, 3600, "", "e.g. retry_after: 0")
+    redis_port: int | None = integer(None, 1, 65535, "", "e.g. redis_port: 6379")
+    redis_db: int | None = integer(None, 0, 1000, "", "e.g. redis_db: 0")
+    client_ttl: int | None = integer(None, 1, 86400, "", "e.g. client_ttl: 3600")
+    default_max_parallel_requests: int | None = integer(
+        None, 1, 100000, "", "e.g. default_max_parallel_requests: 8"
     )
-    timeout: float = seconds(600, 86400, "", "e.g. timeout = 300")
-    stream_timeout: float = seconds(600, 86400, "", "e.g. stream_timeout = 300")
-    polling_interval: float = seconds(0.03, 3600, "", "e.g. polling_interval = 0.03")
-    cooldown_time: float = Field(
-        5,
+    deployment_affinity_ttl_seconds: int | None = integer(
+        None, 1, 604800, "", "e.g. deployment_affinity_ttl_seconds: 3600"
+    )
+    timeout: float | None = seconds(None, 86400, "", "e.g. timeout: 300")
+    stream_timeout: float | None = seconds(None, 86400, "", "e.g. stream_timeout: 300")
+    polling_interval: float | None = seconds(None, 3600, "", "e.g. polling_interval: 0.03")
+    cooldown_time: float | None = Field(
+        None,
         ge=0,
         le=86400,
         allow_inf_nan=False,
         json_schema_extra=messages(
-            "e.g. cooldown_time = 30",
+            "e.g. cooldown_time: 30",
             "must be a number of seconds, got {got}; write a bare number (no quotes), {fix}",
             "{value} is out of range; it must be from 0 to 86400 seconds, {fix}",
         ),
     )
-    debug_level: Literal["DEBUG", "INFO"] = Field(
-        "INFO",
+    debug_level: Literal["DEBUG", "INFO"] | None = Field(
+        None,
         json_schema_extra=messages(
             "use 'INFO' or 'DEBUG'", wrong_value="{shown}{hint} is not supported; {fix}"
         ),
     )
-
-
-_BOOLEAN_KEYS = (
-    "set_verbose", "cache_responses", "enable_pre_call_checks", "enable_tag_filtering",
-    "tag_filtering_match_any", "disable_cooldowns", "fallback_on_unsupported_params",
-    "enable_health_check_routing", "health_check_ignore_transient_errors", "enable_weighted_failover",
-)  # fmt: skip
+    set_verbose: bool | None = boolean("", None)
+    cache_responses: bool | None = boolean("", None)
+    enable_pre_call_checks: bool | None = boolean("", None)
+    enable_tag_filtering: bool | None = boolean("", None)
+    tag_filtering_match_any: bool | None = boolean("", None)
+    disable_cooldowns: bool | None = boolean("", None)
+    fallback_on_unsupported_params: bool | None = boolean("", None)
+    enable_health_check_routing: bool | None = boolean("", None)
+    health_check_ignore_transient_errors: bool | None = boolean("", None)
+    enable_weighted_failover: bool | None = boolean("", None)
 
 
 def parse_router_settings(raw: Any, model_names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -168,11 +174,6 @@ def _key_problems(key: Any, value: Any) -> list[str]:
     bad = _plain_data_problem(value)
     if bad:
         return [f"router_settings: {key} {bad}; {_PLAIN}"]
-    if key in _BOOLEAN_KEYS and not isinstance(value, bool):
-        return [
-            f"router_settings: {key} must be True or False, got {describe(value)}; "
-            f"write {key}: True (no quotes)"
-        ]
     if key in FALLBACK_KEYS and value is not None:
         return [f"router_settings: {key} {why}; {_FALLBACK_FIX}" for why in _fallback_shape(value)]
     if key == "default_fallbacks" and value is not None and not _names(value):

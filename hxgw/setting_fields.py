@@ -13,7 +13,7 @@ from hxgw.errors import ConfigError
 from hxgw.schema import explain, field_key, fix_of, messages, problem, wants_fix
 
 
-def integer(default: int, low: int, high: int, description: str, example: str) -> Any:
+def integer(default: int | None, low: int, high: int, description: str, example: str) -> Any:
     """An integer setting from `low` to `high`; bool, float and quoted numbers are refused."""
     return Field(
         default,
@@ -29,7 +29,7 @@ def integer(default: int, low: int, high: int, description: str, example: str) -
     )
 
 
-def seconds(default: float, high: float, description: str, example: str) -> Any:
+def seconds(default: float | None, high: float, description: str, example: str) -> Any:
     """A positive, finite number of seconds up to `high` (an int is fine, bool and text are not)."""
     return Field(
         default,
@@ -46,7 +46,7 @@ def seconds(default: float, high: float, description: str, example: str) -> Any:
     )
 
 
-def boolean(description: str, default: bool = False) -> Any:
+def boolean(description: str, default: bool | None = False) -> Any:
     """A True/False switch; 'yes', 'true' and 1 are refused rather than guessed."""
     return Field(
         default,
