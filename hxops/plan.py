@@ -96,7 +96,7 @@ def refuse(host, state, reason: str):
     logger.error(f"{host.name}: {reason}")
     python.raise_exception(DeployError, f"{host.name}: {reason}", name=f"REFUSED: {reason.splitlines()[0]}")
     try:
-        state.fail_hosts({host})
+        state.fail_hosts({state.inventory.get_host(host.name)})  # the Host, not pyinfra's context proxy
     except PyinfraError:
         pass  # "No hosts remaining!": every host was refused; the run fails either way
     raise HostRefused(reason)

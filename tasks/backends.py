@@ -30,7 +30,7 @@ class BackendReach:
 def backends(plan: GatewayPlan) -> BackendReach:
     catalogue = plan.catalogue
     wanted_backends = [{"name": b.name, "url": b.url} for b in catalogue.backends]
-    probe = host.get_fact(BackendProbe, backends_json=json.dumps(wanted_backends))
+    probe = host.get_fact(BackendProbe, backends_json=json.dumps(wanted_backends)) or {}
 
     reach = BackendReach()
     problems = []

@@ -64,7 +64,8 @@ def preflight(plan: GatewayPlan, facts: HostFacts) -> Release:
         )
 
     account = facts.snapshot.passwd.get(settings.service_user)
-    problem = service_user_problem(settings.service_user, account)
+    log_dir = facts.snapshot.entry(settings.log_dir) or {}
+    problem = service_user_problem(settings.service_user, account, log_dir.get("user"))
     if problem:
         problems.append(problem)
 
