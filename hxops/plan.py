@@ -19,6 +19,7 @@ from pyinfra.operations import python
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue
 from hxgw.secrets import check_master_key
 from hxgw.settings import SETTING_KEYS, Settings, parse_router_settings, parse_settings
+from hxops import outcome
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
@@ -94,6 +95,7 @@ def refuse(host, state, reason: str):
     and the one REFUSED operation carries the reason into the results and --json output.
     """
     logger.error(f"{host.name}: {reason}")
+    outcome.record(host, refused=reason, cause=reason)
     python.raise_exception(DeployError, f"{host.name}: {reason}", name=f"REFUSED: {reason.splitlines()[0]}")
     try:
         state.fail_hosts({state.inventory.get_host(host.name)})  # the Host, not pyinfra's context proxy

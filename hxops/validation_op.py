@@ -21,7 +21,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import validation
-from hxops import release
+from hxops import outcome, release
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
 
@@ -129,7 +129,14 @@ def gateway_api(
     except Exception as error:  # noqa: BLE001 - fail this host, not the whole run; no key in the text
         yield FunctionCommand(_fail, (RuntimeError(f"validation could not run: {type(error).__name__}"),), {})
         return
+    outcome.record(
+        host,
+        degraded=[check.line() for check in report.degraded],
+        failures=[check.line() for check in report.failures],
+    )
     if report.failures:
+        outcome.record(host, cause=report.failures[0].line())
         if roll_back:  # this run restarted the gateway (tasks/service.py): back to the last good release
-            release.rollback_after_failed_validation(host, plan.settings, report.summary_line())
+            rolled_back = release.rollback_after_failed_validation(host, plan.settings, report.summary_line())
+            outcome.record(host, rolled_back=rolled_back)
         yield FunctionCommand(_fail, (validation.ValidationFailed(report),), {})

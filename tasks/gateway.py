@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from pyinfra import host
 
+from hxops import outcome
 from hxops.plan import GatewayPlan, HostRefused, gateway_plan
 from tasks.backends import backends
 from tasks.config import config
@@ -46,6 +47,7 @@ def deploy_gateway(
     as they are.
     """
     plan = plan or gateway_plan(host)  # the data, checked before any step runs
+    outcome.record(host, planned=True)
     try:
         checked = precheck(plan)  # binaries, then the identity guard
         release = preflight(plan, checked.facts)  # OS, Python, disk, port, installer, service_user
@@ -56,9 +58,9 @@ def deploy_gateway(
         config_files = config(plan, checked.facts)  # config.yaml and the master key's file
         unit_file = unit(plan, checked.facts.snapshot)
         scripts(plan, checked.facts.snapshot)
-        outcome = service_step(plan, checked.facts, [venv_link, *config_files, unit_file])
+        running = service_step(plan, checked.facts, [venv_link, *config_files, unit_file])
         if validate_step is not None:
-            validate_step(plan, checked.api_url, reach, outcome.restarting)  # from the control machine
-        keep_release(plan, checked.facts.snapshot, outcome)  # the rollback target
+            validate_step(plan, checked.api_url, reach, running.restarting)  # from the control machine
+        keep_release(plan, checked.facts.snapshot, running)  # the rollback target
     except HostRefused:
         return

@@ -20,7 +20,7 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 
-from hxops import paths
+from hxops import outcome, paths
 from rollout.lbctl import BACKEND, CANDIDATE, CONFIG, CONTROL, SOCKET
 
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -51,6 +51,7 @@ def gateway_servers() -> list[dict]:
 @deploy("tasks/loadbalancer.py")
 def loadbalancer() -> None:
     servers = gateway_servers()
+    outcome.record(host, planned=True)
 
     if not host.get_fact(Which, command="haproxy"):
         apt.packages(name="Install haproxy", packages=["haproxy"], update=True)

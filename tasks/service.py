@@ -7,7 +7,8 @@ them and the restart) is restarted too, so the next run converges.
 
 When the service does not become ready, start.sh prints the journal's tail, rollback.sh restores
 the last known good release (hxops.release) and waits until it serves again, and the host fails
-with both outputs. On a first deploy there is nothing to roll back to: the host just fails.
+with both outputs (hxops.start_op). On a first deploy there is nothing to roll back to: the host
+just fails.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server, systemd
+from pyinfra.operations import systemd
 
-from hxops import release
+from hxops import outcome, release
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
+from hxops.start_op import start_gateway
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,6 @@ class ServiceOutcome:
 
     restarting: bool
     release_state: dict = field(default_factory=dict)
-
-
-def start_or_roll_back(settings, command: str, cause: str) -> str:
-    """Run start.sh; if it fails, roll back (when there is a last known good release) and fail."""
-    return (
-        f"{command} || {{ echo 'the new release did not become ready: rolling back' >&2; "
-        f"{release.rollback_script(settings)} '{cause}'; exit 1; }}"
-    )
 
 
 @deploy("tasks/service.py")
@@ -59,19 +53,19 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
     if stale and not restart_needed:
         logger.warning(f"{host.name}: the running gateway is stale: {stale}; restarting it")
     if restart_needed or stale:
-        server.shell(
+        start_gateway(
             name="Restart the gateway and wait for readiness",
-            commands=[
-                start_or_roll_back(
-                    settings, f"{start} --restart", "the gateway did not become ready after the restart"
-                )
-            ],
+            command=f"{start} --restart",
+            rollback_script=release.rollback_script(settings),
+            cause="the gateway did not become ready after the restart",
         )
-        return ServiceOutcome(True, release_state)
-    if facts.service_state != "active":
-        server.shell(
+    elif facts.service_state != "active":
+        start_gateway(
             name="Start the gateway and wait for readiness",
-            commands=[start_or_roll_back(settings, start, "the gateway did not become ready at start")],
+            command=start,
+            rollback_script=release.rollback_script(settings),
+            cause="the gateway did not become ready at start",
         )
-        return ServiceOutcome(True, release_state)
-    return ServiceOutcome(False, release_state)
+    restarting = bool(restart_needed or stale or facts.service_state != "active")
+    outcome.record(host, restart=restarting)
+    return ServiceOutcome(restarting, release_state)
