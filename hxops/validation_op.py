@@ -24,8 +24,7 @@ from hxgw import validation
 from hxops import outcome, release
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
-
-KEY_VARIABLE = "LITELLM_MASTER_KEY"
+from hxops.security import KEY_VARIABLE
 
 
 class MasterKeyUnavailable(Exception):
