@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from pyinfra import logger
 from pyinfra.api.exceptions import DeployError, PyinfraError
@@ -87,7 +88,7 @@ def gateway_plan(host) -> GatewayPlan:
     return GatewayPlan(host.name, settings, catalogue, router, master_key)
 
 
-def refuse(host, state, reason: str):
+def refuse(host, state, reason: str) -> NoReturn:
     """Stop this host here with a clear message; the other hosts go on. Raises HostRefused.
 
     Called at plan time, before any operation that changes the host. The host is marked failed

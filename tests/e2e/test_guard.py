@@ -35,7 +35,9 @@ def _snapshot(name: str) -> str:
 
 def test_guard_refuses_a_host_that_does_not_own_the_gateway_address(fresh_gateway):
     before = _snapshot(fresh_gateway)
-    dry = helpers.pyinfra("--dry", "--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}")
+    dry = helpers.pyinfra(
+        "--dry", "--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}", json_output=False
+    )
     assert dry.returncode == 1 and "REFUSING TO DEPLOY" in dry.output  # --dry fails the host too
     result = helpers.pyinfra("--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}")
     assert result.returncode == 1

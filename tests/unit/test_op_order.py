@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from hxops.wheelhouse import release_for
@@ -97,25 +96,20 @@ def gateway_fact(venv_installed: bool) -> str:
 
 def test_the_deploy_plans_a_fresh_and_a_deployed_gateway_together(tmp_path):
     """The commits 978ae22/18b9811 case: a new gateway next to a deployed one, one restart op."""
-    inventory = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(REPO)!r})
-        def gateway(fresh):
-            return {{
-                "gateway_ip": "192.168.10.39",
-                "fake_delay": 0,
-                "fake_delay_jitter": 0,
-                "fake_responses": {{
-                    "uname -s": "Linux",
-                    "useradd": "/usr/sbin/useradd",
-                    "command -v $b": gateway_fact(not fresh),
-                }},
-            }}
-        from tests.unit.test_op_order import gateway_fact
-        gateways = [("@fake/fresh", gateway(True)), ("@fake/deployed", gateway(False))]
-        """
-    )
+
+    def gateway(fresh: bool) -> dict:
+        return {
+            "gateway_ip": "192.168.10.39",
+            "fake_delay": 0,
+            "fake_delay_jitter": 0,
+            "fake_responses": {
+                "uname -s": "Linux",
+                "useradd": "/usr/sbin/useradd",
+                "command -v $b": gateway_fact(not fresh),
+            },
+        }
+
+    inventory = f"gateways = [('@fake/fresh', {gateway(True)!r}), ('@fake/deployed', {gateway(False)!r})]\n"
     (tmp_path / "inventory.py").write_text(inventory)
     result = subprocess.run(
         # install_source=index: the fresh host's install is planned without building a wheelhouse.
