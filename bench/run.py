@@ -28,13 +28,9 @@ os.environ.setdefault("HX_TESTBED_NET", "9")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -42,95 +38,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
-
-from bench.steps import markdown_table, percentile, summary  # noqa: E402
+from bench.load import CHAT_BACKEND, latency_cells, workers_rps  # noqa: E402
+from bench.pyinfra_runs import load_average, log, pyinfra  # noqa: E402
+from bench.steps import markdown_table, summary  # noqa: E402
 from testbed import fleet, rootfs  # noqa: E402
 
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
-INVENTORY = "testbed/inventory.py"
 BENCH = REPO / "bench"
-RUNS_DIR = BENCH / "runs"
-ENV_FILE = "/opt/HX-Infrastructure-/api-gateway/config/api-gateway/gateway.env"
-CHAT_MODEL, CHAT_TAG, CHAT_BACKEND = "llm01-llama3.2-3b", "llama3.2:3b", "llm-01"
-PROMPT = "Return exactly the text: HX-OK"
-RESULT_ROW = re.compile(r"^\s*(\S.*?)\s{2,}(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$")
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def load_average() -> float:
-    return os.getloadavg()[0]
-
-
-# ---------- running pyinfra ----------
-
-
-class Run:
-    def __init__(self, label: str, seconds: float, returncode: int, lines: list[tuple[float, str]]):
-        self.label, self.seconds, self.returncode, self.lines = label, seconds, returncode, lines
-
-    @property
-    def output(self) -> str:
-        return "\n".join(line for _, line in self.lines)
-
-    def changed_operations(self) -> list[str]:
-        """Operations the results table counts as changed (Success column) on any host."""
-        changed, in_results = [], False
-        for _, line in self.lines:
-            if "--> Results:" in line:
-                in_results = True
-                continue
-            match = RESULT_ROW.match(line) if in_results else None
-            if match and match.group(1) not in ("Operation", "Grand total") and match.group(3) != "-":
-                changed.append(match.group(1).strip())
-        return changed
-
-    def slowest_operations(self, count: int = 6) -> list[tuple[str, float]]:
-        """(step, seconds) from the timestamped output: where this run's time went."""
-        marks = [(0.0, "(start-up, connect, facts, plan)")]
-        for stamp, line in self.lines:
-            if "--> Starting operation:" in line:
-                marks.append((stamp, line.split("--> Starting operation:", 1)[1].strip()))
-            elif "--> Beginning operation run" in line or "--> Results:" in line:
-                marks.append((stamp, None))
-        spans: dict[str, float] = {}
-        for (stamp, name), (following, _) in zip(marks, marks[1:], strict=False):
-            if name:
-                spans[name] = spans.get(name, 0.0) + following - stamp
-        return sorted(spans.items(), key=lambda item: -item[1])[:count]
-
-
-def pyinfra(label: str, *args: str, deploy: str = "deploy.py", timeout: float = 900) -> Run:
-    """Run pyinfra from the repo root, timestamp its output, fail loudly on a failed deploy."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
-    cmd = [PYINFRA, *([] if "--dry" in args else ["-y"]), *args, INVENTORY, deploy]
-    lines: list[tuple[float, str]] = []
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        for line in proc.stdout:
-            lines.append((time.monotonic() - started, line.rstrip("\n")))
-        proc.wait()
-    finally:
-        timer.cancel()
-    seconds = time.monotonic() - started
-    run = Run(label, seconds, proc.returncode, lines)
-    RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label)
-    (RUNS_DIR / f"{safe}.log").write_text(
-        f"$ {' '.join(cmd)}\n" + "\n".join(f"{t:7.2f} {line}" for t, line in lines) + "\n"
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: `{label}` failed (exit {proc.returncode}); see {RUNS_DIR / safe}.log")
-    log(f"{label}: {seconds:.2f} s (load {load_average():.2f})")
-    return run
 
 
 # ---------- fresh machines ----------
@@ -161,96 +74,6 @@ def reset(names: list[str]) -> None:
     fleet.save_machines(machines)
     for machine in chosen:
         fleet.wait_ready(machine)
-
-
-# ---------- latency ----------
-
-
-def master_key(machine: fleet.Machine) -> str:
-    out = fleet.ssh_command(machine, f"cat {ENV_FILE}").stdout
-    for line in out.splitlines():
-        name, _, value = line.partition("=")
-        if name.strip() == "LITELLM_MASTER_KEY":
-            return value.strip().strip("'\"")
-    raise SystemExit(f"bench: no master key on {machine.name}")
-
-
-def load(url: str, body: dict, headers: dict, count: int, concurrency: int) -> tuple[list[float], float]:
-    """`count` POSTs with `concurrency` in flight; returns each latency (ms) and the wall time (s)."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(timeout=60, trust_env=False, limits=limits, headers=headers) as client:
-
-        def one(_: int) -> float:
-            started = time.perf_counter()
-            response = client.post(url, json=body)
-            response.raise_for_status()
-            return (time.perf_counter() - started) * 1000
-
-        for _ in range(min(10, count)):  # warm up: connections, LiteLLM's first-use lookups
-            one(0)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            latencies = list(pool.map(one, range(count)))
-        return latencies, time.perf_counter() - started
-
-
-def latency_cells(gateway: fleet.Machine, backend: fleet.Machine, requests: int, runs: int) -> dict:
-    key = master_key(gateway)
-    targets = {
-        "gateway": (
-            f"http://{gateway.address}:4000/v1/chat/completions",
-            {
-                "model": CHAT_MODEL,
-                "messages": [{"role": "user", "content": PROMPT}],
-                "max_tokens": 10,
-                "temperature": 0,
-            },
-            {"Authorization": f"Bearer {key}"},
-        ),
-        "direct": (
-            f"http://{backend.address}:{fleet.OLLAMA_PORT}/api/chat",
-            {
-                "model": CHAT_TAG,
-                "messages": [{"role": "user", "content": PROMPT}],
-                "stream": False,
-                "options": {"temperature": 0, "num_predict": 10},
-            },
-            {},
-        ),
-    }
-    cells = {}
-    for concurrency in (1, 16):
-        for name, (url, body, headers) in targets.items():
-            p50s, p99s, rates = [], [], []
-            for _ in range(runs):
-                latencies, elapsed = load(url, body, headers, requests, concurrency)
-                p50s.append(percentile(latencies, 50))
-                p99s.append(percentile(latencies, 99))
-                rates.append(requests / elapsed)
-            cells[f"{name}_c{concurrency}"] = {
-                "p50_ms": summary(p50s),
-                "p99_ms": summary(p99s),
-                "rps": summary(rates),
-                "requests_per_run": requests,
-            }
-            log(
-                f"{name} c={concurrency}: p50 {cells[f'{name}_c{concurrency}']['p50_ms']['median']:.1f} ms, "
-                f"p99 {cells[f'{name}_c{concurrency}']['p99_ms']['median']:.1f} ms, "
-                f"{cells[f'{name}_c{concurrency}']['rps']['median']:.0f} req/s"
-            )
-    return cells
-
-
-def workers_rps(gateway: fleet.Machine, requests: int, runs: int) -> dict:
-    key = master_key(gateway)
-    body = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 10}
-    url = f"http://{gateway.address}:4000/v1/chat/completions"
-    rates, p50s = [], []
-    for _ in range(runs):
-        latencies, elapsed = load(url, body, {"Authorization": f"Bearer {key}"}, requests, 16)
-        rates.append(requests / elapsed)
-        p50s.append(percentile(latencies, 50))
-    return {"rps": summary(rates), "p50_ms": summary(p50s)}
 
 
 # ---------- the benchmark ----------

@@ -1,24 +1,9 @@
-"""Pure helpers of the benchmark: deploy.py's steps, and the statistics of the result table."""
+"""Pure helpers of the benchmark: the statistics of the result table."""
 
 from __future__ import annotations
 
-import ast
 import math
 import statistics
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def deploy_tasks(deploy_file: Path = REPO / "deploy.py") -> tuple[str, ...]:
-    """The TASKS tuple of deploy.py, read without running it (the bench variants follow it)."""
-    tree = ast.parse(deploy_file.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "TASKS" for target in node.targets
-        ):
-            return tuple(ast.literal_eval(node.value))
-    raise RuntimeError(f"{deploy_file} has no TASKS = (...) tuple")
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -1,4 +1,4 @@
-"""Check, generate and mask the LiteLLM master key.
+"""Check and generate the LiteLLM master key.
 
 Error messages never contain the key, not even part of it: they end up in terminals,
 CI logs and chat threads. They say the key's length and what is wrong instead.
@@ -81,11 +81,3 @@ def generate_master_key() -> str:
         except ConfigError:  # astronomically unlikely (under 8 distinct characters); retry
             continue
         return key
-
-
-def mask(key: str) -> str:
-    """A log-safe stand-in for a key, e.g. 'sk-…(46 chars)'."""
-    if not isinstance(key, str):
-        return "…(not a string)"
-    shown = PREFIX if key.startswith(PREFIX) else ""
-    return f"{shown}…({len(key)} chars)"

@@ -1,1 +1,2 @@
-"""pyinfra glue of the HX gateway deploy: facts, per-host plan state, the wheelhouse."""
+"""pyinfra glue of the HX gateway deploy: the typed plan, facts and the snapshot, snapshot-aware
+operations, the start and validation operations, per-host outcomes, the wheelhouse."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
+from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
@@ -80,6 +81,8 @@ def snapshot_commands(paths, hashed, account: str, globbed=(), globbed_hashed=()
         commands += [
             f"getent passwd {name} | sed 's/^/passwd /'",
             f"getent group {name} | sed 's/^/group /'",
+            # The account's supplementary groups (server.user's `groups`): names, primary first.
+            f"id -Gn {name} 2>/dev/null | sed 's/^/ingroups {name} /'",
         ]
     commands.append("ip -o -4 addr show 2>/dev/null | awk '{print \"addr\", $4}'")
     return commands
@@ -88,9 +91,43 @@ def snapshot_commands(paths, hashed, account: str, globbed=(), globbed_hashed=()
 _FILE_TYPES = {"directory": "directory", "regular file": "file", "regular empty file": "file"}
 
 
-def parse_snapshot_line(facts: dict, key: str, rest: str) -> bool:
-    """Fold one snapshot line into `facts`; False when the line is not part of the snapshot."""
-    paths = facts["paths"]
+@dataclass(frozen=True)
+class Account:
+    """A passwd entry (server.user's attributes); `groups` are the supplementary groups."""
+
+    uid: int
+    gid: int
+    comment: str
+    home: str
+    shell: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class Snapshot:
+    """The paths the deploy manages and the service account, as the host had them at plan time.
+
+    `paths` maps a covered path to its stat: {"type": None} when absent, else type, user, group,
+    mode (pyinfra's integer form, "755" -> 755), sha1 of a hashed file, target of a link.
+    A path not in `paths` is not covered: hxops.ops then asks the host.
+    """
+
+    paths: dict[str, dict] = field(default_factory=dict)
+    passwd: dict[str, Account] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    addresses: list[str] = field(default_factory=list)
+    covers_accounts: bool = False  # False: the account lines were not asked for (nothing known)
+
+    def entry(self, path: str) -> dict | None:
+        return self.paths.get(path)
+
+    def forget(self, path: str) -> None:
+        self.paths.pop(path, None)
+
+
+def parse_snapshot_line(snapshot: Snapshot, key: str, rest: str) -> bool:
+    """Fold one snapshot line into `snapshot`; False when the line is not part of the snapshot."""
+    paths = snapshot.paths
     if key == "want":
         paths.setdefault(rest.strip(), {"type": None})
     elif key == "stat":
@@ -114,19 +151,59 @@ def parse_snapshot_line(facts: dict, key: str, rest: str) -> bool:
             paths[path]["target"] = target
     elif key == "passwd":
         fields = rest.strip().split(":")
-        if len(fields) == 7 and fields[3].isdigit():
-            facts["passwd"][fields[0]] = {"gid": int(fields[3]), "home": fields[5], "shell": fields[6]}
+        if len(fields) == 7 and fields[2].isdigit() and fields[3].isdigit():
+            old = snapshot.passwd.get(fields[0])
+            snapshot.passwd[fields[0]] = Account(
+                int(fields[2]), int(fields[3]), fields[4], fields[5], fields[6], old.groups if old else ()
+            )
     elif key == "group":
         fields = rest.strip().split(":")
         if len(fields) >= 3 and fields[2].isdigit():
-            facts["groups"][fields[0]] = int(fields[2])
+            snapshot.groups[fields[0]] = int(fields[2])
+    elif key == "ingroups":
+        # `id -Gn` lists the primary group first; server.user's `groups` are the others.
+        name, *groups = rest.split() or [""]
+        groups = groups[1:]
+        if name in snapshot.passwd:
+            account = snapshot.passwd[name]
+            snapshot.passwd[name] = Account(
+                account.uid, account.gid, account.comment, account.home, account.shell, tuple(groups)
+            )
     elif key == "addr":
         address = rest.strip().split("/")[0]
         if address:
-            facts["addresses"].append(address)
+            snapshot.addresses.append(address)
     else:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class PortOwner:
+    pid: int
+    ours: bool  # the process runs inside the gateway unit's cgroup
+    command: str
+
+
+@dataclass
+class HostFacts:
+    """What the plan decides on, from ONE remote command (GatewayHost). Never the key's value."""
+
+    binaries: set[str] = field(default_factory=set)
+    os_id: str = "unknown"
+    os_version: str = ""
+    python: tuple[int, ...] | None = None
+    machine: str = ""
+    glibc: str = ""
+    disk_free_mb: int = 0
+    port_owners: list[PortOwner] = field(default_factory=list)
+    service_state: str = "unknown"
+    service_pid: int = 0
+    venv_release: str | None = None  # the release the venv link points at
+    releases: set[str] = field(default_factory=set)  # every installed release
+    env_file: bool = False  # the master key's file exists (its content is never read)
+    packages: set[str] = field(default_factory=set)
+    snapshot: Snapshot = field(default_factory=Snapshot)
 
 
 class GatewayHost(FactBase):
@@ -178,48 +255,38 @@ class GatewayHost(FactBase):
             ]
         )
 
-    def process(self, output):
-        facts = {
-            "binaries": set(),
-            "port_owners": [],
-            "packages": set(),
-            "env_file": False,
-            "releases": set(),
-            # The snapshot (see snapshot_commands); absent paths are in "paths" as {"type": None}.
-            "paths": {},
-            "passwd": {},
-            "groups": {},
-            "addresses": [],
-        }
+    def process(self, output) -> HostFacts:
+        facts = HostFacts()
+        facts.snapshot.covers_accounts = True
         for line in output:
             key, _, rest = line.partition(" ")
             fields = rest.split()
-            if parse_snapshot_line(facts, key, rest):
+            if parse_snapshot_line(facts.snapshot, key, rest):
                 continue
             if key == "bin":
-                facts["binaries"].add(rest.strip())
+                facts.binaries.add(rest.strip())
             elif key == "os" and fields:
-                facts["os_id"], facts["os_version"] = fields[0], (fields[1] if len(fields) > 1 else "")
+                facts.os_id, facts.os_version = fields[0], (fields[1] if len(fields) > 1 else "")
             elif key == "python" and len(fields) == 3:
-                facts["python"] = tuple(int(p) for p in fields[0].split("."))
-                facts["machine"], facts["glibc"] = fields[1], fields[2]
+                facts.python = tuple(int(p) for p in fields[0].split("."))
+                facts.machine, facts.glibc = fields[1], fields[2]
             elif key == "disk_kb" and fields and fields[0].isdigit():
-                facts["disk_free_mb"] = int(fields[0]) // 1024
+                facts.disk_free_mb = int(fields[0]) // 1024
             elif key == "port_owner" and len(fields) >= 1:
-                facts["port_owners"].append(
-                    {"pid": int(fields[0]), "ours": fields[1:] == ["ours"], "command": " ".join(fields[1:])}
+                facts.port_owners.append(
+                    PortOwner(int(fields[0]), fields[1:] == ["ours"], " ".join(fields[1:]))
                 )
             elif key == "service":
-                facts["service_state"] = fields[0] if fields else "unknown"
-                facts["service_pid"] = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+                facts.service_state = fields[0] if fields else "unknown"
+                facts.service_pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
             elif key == "venv":
-                facts["venv_release"] = None if rest.strip() == "-" else rest.strip()
+                facts.venv_release = None if rest.strip() == "-" else rest.strip()
             elif key == "release":
-                facts["releases"].add(rest.strip())
+                facts.releases.add(rest.strip())
             elif key == "env_file":
-                facts["env_file"] = True
+                facts.env_file = True
             elif key == "pkg":
-                facts["packages"].add(rest.strip())
+                facts.packages.add(rest.strip())
         return facts
 
 

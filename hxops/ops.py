@@ -3,14 +3,15 @@
 pyinfra 3 caches no fact: every operation gathers its own facts (a `files.template` runs three
 commands to find out that nothing changed), at plan time when its change is asked for and again
 when it runs. The precheck takes ONE snapshot of every path the deploy manages
-(hxops.facts.GatewayHost). Each operation here takes the same arguments as the pyinfra operation
-it stands for: when the snapshot already shows the wanted state it yields nothing (the run lists
-it as "No change", as before); otherwise it hands over to pyinfra's own operation, which gathers
-fresh facts, shows `--diff` and repairs the drift as before. A path the snapshot does not cover
-(a task file run on its own, a path added later) is always handed over.
+(hxops.facts.GatewayHost). Each operation here takes the arguments of the pyinfra operation it
+stands for, plus that `snapshot`, and compares every attribute the pyinfra operation manages:
+when the snapshot already shows the wanted state it yields nothing (the run lists it as "No
+change"); otherwise it hands over to pyinfra's own operation, which gathers fresh facts, shows
+`--diff` and repairs the drift. A path the snapshot does not cover (no snapshot, a path added
+later) is always handed over. tests/unit/test_snapshot_ops.py holds each attribute's drift test.
 
 The snapshot is taken at the start of this run's plan, like every other plan-time decision of the
-deploy (restart_needed, the installed releases): it is current unless something else changes the
+deploy (the restart, the installed releases): it is current unless something else changes the
 host while the deploy runs. An operation here that changes a path drops it from the snapshot, so a
 later operation on the same path asks the host; an operation outside this module that changes a
 covered path must not be followed by one of these on that path.
@@ -19,8 +20,6 @@ covered path must not be followed by one of these on that path.
 from __future__ import annotations
 
 import hashlib
-import threading
-from contextlib import contextmanager
 
 from pyinfra import host, state
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
@@ -28,45 +27,21 @@ from pyinfra.api.util import get_template
 from pyinfra.operations import files, server
 from pyinfra.operations.util import files as file_utils
 
-from hxops import plan
-
-# pyinfra 3.10 plans its hosts in parallel greenlets of one process, and numbers each operation
-# from ONE shared state.current_op_file_number plus the caller's line numbers.
-_PLANNING = threading.Lock()  # gevent's cooperative lock under pyinfra (monkey-patched)
+from hxops.facts import Account, Snapshot
 
 
-@contextmanager
-def one_task_at_a_time():
-    """Plan one task file of one host at a time, with its own op-order number.
-
-    deploy.py gives each task file its own number (state.current_op_file_number). A host whose
-    greenlet yields inside a task (any fact's round trip) while another host's greenlet moves the
-    shared number on would create its next operations under the other task's number: the same
-    operation then gets different hashes on different hosts, and pyinfra runs it for one host and
-    then for the others (seen: the restart of a three-gateway first deploy ran as two operations,
-    one gateway after the other), or finds a cycle. Hosts still interleave between task files,
-    and their operations still run in parallel.
-    """
-    with _PLANNING:
-        yield
-
-
-def _facts() -> dict:
-    return plan.for_host(host).facts or {}
-
-
-def snapshot_of(facts: dict, path: str) -> dict | None:
+def snapshot_of(snapshot: Snapshot | None, path: str) -> dict | None:
     """The snapshot's entry for `path` ({"type": None} when absent), None when not covered."""
-    return (facts.get("paths") or {}).get(path)
+    return snapshot.entry(path) if snapshot else None
 
 
-def forget(facts: dict, path: str, executing: bool = True) -> None:
+def forget(snapshot: Snapshot | None, path: str, executing: bool = True) -> None:
     """This run changes `path`: from now on the snapshot no longer answers for it, so a later
     operation on the same path (config.yaml's content, then its mode) asks the host afresh.
     Only once the change really runs: while planning (change detection, will_change) the host
     is still as the snapshot saw it."""
-    if executing:
-        (facts.get("paths") or {}).pop(path, None)
+    if executing and snapshot:
+        snapshot.forget(path)
 
 
 def mode_int(mode) -> int | None:
@@ -114,14 +89,36 @@ def joined(steps: list[StringCommand]) -> StringCommand:
     return StringCommand(*bits)
 
 
-def user_matches(facts: dict, user: str, group: str | None, home: str | None, shell: str | None) -> bool:
-    """The account exists with the home, shell and primary group that server.user would check."""
-    entry = (facts.get("passwd") or {}).get(user)
-    if entry is None:
-        return False
-    if group is not None and (facts.get("groups") or {}).get(group) != entry["gid"]:
-        return False
-    return (home is None or entry["home"] == home) and (shell is None or entry["shell"] == shell)
+def user_drift(
+    snapshot: Snapshot,
+    user: str,
+    group: str | None = None,
+    groups: list[str] | None = None,
+    home: str | None = None,
+    shell: str | None = None,
+    comment: str | None = None,
+) -> list[str]:
+    """What server.user would change on an existing account, from the snapshot (pure).
+
+    Every attribute server.user compares on an existing account (pyinfra 3.10): presence, home,
+    shell, primary group, supplementary groups and comment. (uid and system apply only when it
+    creates the account, as in server.user.) ["absent"] when there is no such account.
+    """
+    account: Account | None = snapshot.passwd.get(user)
+    if account is None:
+        return ["absent"]
+    drift = []
+    if home is not None and account.home != home:
+        drift.append("home")
+    if shell is not None and account.shell != shell:
+        drift.append("shell")
+    if group is not None and snapshot.groups.get(group) != account.gid:
+        drift.append("group")
+    if groups and set(account.groups) != set(groups):  # server.user: `if groups:`
+        drift.append("groups")
+    if comment is not None and account.comment != comment:
+        drift.append("comment")
+    return drift
 
 
 def render(src, data: dict) -> str:
@@ -142,27 +139,29 @@ def content_matches(entry: dict | None, text: str) -> bool:
 
 
 @operation()
-def directory(path: str, user: str | None = None, group: str | None = None, mode=None):
-    """files.directory(path, user, group, mode), one command when the snapshot shows drift."""
-    facts = _facts()
-    entry = snapshot_of(facts, path)
+def directory(path: str, user: str | None = None, group: str | None = None, mode=None, snapshot=None):
+    """files.directory(path, user, group, mode): presence, owner, group, mode; one command when
+    the snapshot shows drift."""
+    entry = snapshot_of(snapshot, path)
     if entry is None or entry["type"] not in (None, "directory"):
-        forget(facts, path, state.is_executing)
+        forget(snapshot, path, state.is_executing)
         yield from files.directory._inner(path=path, user=user, group=group, mode=mode)
         return
     steps = directory_fix(entry, path, user, group, mode)
     if steps:
-        forget(facts, path, state.is_executing)
+        forget(snapshot, path, state.is_executing)
         yield joined(steps)
     else:
         host.noop(f"directory {path} already exists")
 
 
 @operation()
-def template(src, dest: str, user: str | None = None, group: str | None = None, mode=None, **data):
-    """files.template(src, dest, user, group, mode, **data): compared with the snapshot's sha1."""
-    facts = _facts()
-    entry = snapshot_of(facts, dest)
+def template(
+    src, dest: str, user: str | None = None, group: str | None = None, mode=None, snapshot=None, **data
+):
+    """files.template(src, dest, user, group, mode, **data): content (the snapshot's sha1 of
+    the rendering), owner, group, mode."""
+    entry = snapshot_of(snapshot, dest)
     if (
         entry is not None
         and content_matches(entry, render(src, data))
@@ -170,27 +169,25 @@ def template(src, dest: str, user: str | None = None, group: str | None = None, 
     ):
         host.noop(f"file {dest} is already up to date")
         return
-    forget(facts, dest, state.is_executing)
+    forget(snapshot, dest, state.is_executing)
     yield from files.template._inner(src=src, dest=dest, user=user, group=group, mode=mode, **data)
 
 
 @operation()
-def file(path: str, user: str | None = None, group: str | None = None, mode=None):
+def file(path: str, user: str | None = None, group: str | None = None, mode=None, snapshot=None):
     """files.file(path, user, group, mode) for a file that must exist (its content is not read)."""
-    facts = _facts()
-    entry = snapshot_of(facts, path)
+    entry = snapshot_of(snapshot, path)
     if entry is not None and entry["type"] == "file" and attributes_match(entry, user, group, mode):
         host.noop(f"file {path} already exists")
         return
-    forget(facts, path, state.is_executing)
+    forget(snapshot, path, state.is_executing)
     yield from files.file._inner(path=path, user=user, group=group, mode=mode)
 
 
 @operation()
-def link(path: str, target: str, user: str | None = None, group: str | None = None):
+def link(path: str, target: str, user: str | None = None, group: str | None = None, snapshot=None):
     """files.link(path, target, user, group): a symlink to `target`."""
-    facts = _facts()
-    entry = snapshot_of(facts, path)
+    entry = snapshot_of(snapshot, path)
     if (
         entry is not None
         and entry["type"] == "link"
@@ -199,15 +196,15 @@ def link(path: str, target: str, user: str | None = None, group: str | None = No
     ):
         host.noop(f"link {path} already exists")
         return
-    forget(facts, path, state.is_executing)
+    forget(snapshot, path, state.is_executing)
     yield from files.link._inner(path=path, target=target, user=user, group=group)
 
 
 @operation()
-def group(group: str, system: bool = False):
-    """server.group(group, system)."""
-    facts = _facts()
-    if "groups" in facts and group in facts["groups"]:
+def group(group: str, system: bool = False, snapshot=None):
+    """server.group(group, system): presence (`system` applies only when it creates the group,
+    as in server.group)."""
+    if snapshot is not None and snapshot.covers_accounts and group in snapshot.groups:
         host.noop(f"group {group} exists")
         return
     yield from server.group._inner(group=group, system=system)
@@ -217,22 +214,28 @@ def group(group: str, system: bool = False):
 def user(
     user: str,
     group: str | None = None,
+    groups: list[str] | None = None,
     home: str | None = None,
     shell: str | None = None,
+    comment: str | None = None,
     system: bool = False,
     create_home: bool = False,
     ensure_home: bool = True,
+    snapshot=None,
 ):
-    """server.user(...) for a service account: compared on its home, shell and primary group."""
-    facts = _facts()
-    if "passwd" in facts and user_matches(facts, user, group, home, shell):
-        host.noop(f"user {user} exists")
-        return
+    """server.user(...) for a service account, compared on every attribute server.user manages
+    (user_drift). ensure_home=True always hands over: the snapshot does not look at the home."""
+    if snapshot is not None and snapshot.covers_accounts and not ensure_home:
+        if not user_drift(snapshot, user, group, groups, home, shell, comment):
+            host.noop(f"user {user} exists")
+            return
     yield from server.user._inner(
         user=user,
         group=group,
+        groups=groups,
         home=home,
         shell=shell,
+        comment=comment,
         system=system,
         create_home=create_home,
         ensure_home=ensure_home,

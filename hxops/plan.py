@@ -1,17 +1,21 @@
-"""Per-host plan state shared by deploy.py and the task files.
+"""The gateway deploy's plan: one typed object per host, built once from its data and passed down.
 
-pyinfra runs deploy.py (and every file it includes) once per host at plan time. Decisions that
-one task makes and a later one needs (stop here, restart because the config changed, which
-backends were unreachable) live in a HostPlan keyed by host name.
+deploy.py builds a GatewayPlan for the host pyinfra is planning (`gateway_plan(host)`): the data
+is checked here, before any step runs, and a mistake stops the whole run before any host is
+touched. The steps (tasks/) receive the plan and whatever earlier steps returned; nothing is
+kept in module globals. A step that finds the host unfit calls `refuse`, which stops this host's
+plan (HostRefused) while the other hosts go on.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NoReturn
 
-from pyinfra.api.exceptions import DeployError
+from pyinfra import logger
+from pyinfra.api.exceptions import DeployError, PyinfraError
+from pyinfra.operations import python
 
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue, spelled_names
 from hxgw.secrets import check_master_key
@@ -23,39 +27,28 @@ from hxgw.settings import (
     parse_settings,
 )
 from hxops.wheelhouse import GATEWAY_LOCK
+from hxops import outcome
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
 
-@dataclass
-class HostPlan:
+@dataclass(frozen=True)
+class GatewayPlan:
+    """What the deploy was asked for on one gateway host: checked settings, catalogue, router
+    settings, and the master key from MASTER_KEY (None: keep or generate the host's own)."""
+
+    host_name: str
     settings: Settings
     catalogue: Catalogue
-    router_settings: dict
-    master_key: str | None
-    stopped: bool = False
-    facts: dict = field(default_factory=dict)
-    release: Any = None  # hxops.wheelhouse.Release, set by the preflight
-    # Operations whose change means the running service must restart to pick it up.
-    restart_triggers: list = field(default_factory=list)
-    unreachable_backends: dict = field(default_factory=dict)
-    missing_models: dict = field(default_factory=dict)
-    # Set when FORCE took the host past the identity guard: it does not own gateway_ip, so the
-    # validation calls the address the deploy reached it by instead.
-    forced_api_url: str | None = None
-
-    @property
-    def api_url(self) -> str:
-        return self.forced_api_url or self.settings.public_url
-
-    def restart_needed(self) -> bool:
-        return any(op.will_change for op in self.restart_triggers)
+    router_settings: dict = field(default_factory=dict)
+    master_key: str | None = field(default=None, repr=False)  # never printed
 
 
-_plans: dict[str, HostPlan] = {}
+class HostRefused(Exception):
+    """A step refused this host; deploy.py plans no further step for it."""
 
 
-def _host_values(host, keys) -> dict[str, Any]:
+def _host_values(host, keys) -> dict:
     values = {}
     for key in keys:
         value = host.data.get(key)
@@ -64,10 +57,8 @@ def _host_values(host, keys) -> dict[str, Any]:
     return values
 
 
-def for_host(host) -> HostPlan:
-    """Validate this host's settings, catalogue and master key once; raise DeployError if bad."""
-    if host.name in _plans:
-        return _plans[host.name]
+def gateway_plan(host) -> GatewayPlan:
+    """Validate this host's settings, catalogue and master key; raise DeployError if bad."""
     problems = []
     settings_data = _host_values(host, SETTING_KEYS)
     if os.environ.get("FORCE") == "1":
@@ -104,25 +95,21 @@ def for_host(host) -> HostPlan:
             f"{host.name}: the deploy's data has {len(problems)} problem(s); nothing was changed "
             "on any host:\n  - " + "\n  - ".join(problems)
         )
-    plan = HostPlan(settings, catalogue, router, master_key)
-    _plans[host.name] = plan
-    return plan
+    return GatewayPlan(host.name, settings, catalogue, router, master_key)
 
 
-def reset() -> None:
-    """Forget every host's plan (tests run several deploys in one process)."""
-    _plans.clear()
+def refuse(host, state, reason: str) -> NoReturn:
+    """Stop this host here with a clear message; the other hosts go on. Raises HostRefused.
 
-
-def refuse(host, reason: str) -> None:
-    """Stop this host here with a clear message; the other hosts go on.
-
-    Called at plan time, before any operation that changes the host, so nothing changes on it.
+    Called at plan time, before any operation that changes the host. The host is marked failed
+    now, so the run exits 1 under --dry too (an operation that raises runs only when executing),
+    and the one REFUSED operation carries the reason into the results and --json output.
     """
-    from pyinfra import logger
-    from pyinfra.operations import python
-
-    host_plan = for_host(host)
-    host_plan.stopped = True
     logger.error(f"{host.name}: {reason}")
+    outcome.record(host, refused=reason, cause=reason)
     python.raise_exception(DeployError, f"{host.name}: {reason}", name=f"REFUSED: {reason.splitlines()[0]}")
+    try:
+        state.fail_hosts({state.inventory.get_host(host.name)})  # the Host, not pyinfra's context proxy
+    except PyinfraError:
+        pass  # "No hosts remaining!": every host was refused; the run fails either way
+    raise HostRefused(reason)

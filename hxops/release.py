@@ -4,7 +4,7 @@ After a deploy whose service restart and validation passed, the release that run
 gateway.env, the unit file and the venv the `gateway/venv` link points at) is saved under
 `base_dir/releases/last-good` (root only) by `rollback.sh --save` (tasks/release.py). When a
 change does not come up (start.sh fails: tasks/service.py) or fails validation after this run
-restarted the service (tasks/validate.py calls rollback_after_failed_validation), `rollback.sh`
+restarted the service (hxops.validation_op calls rollback_after_failed_validation), `rollback.sh`
 restores that release, restarts it, waits for readiness, and the host fails with the cause.
 
 `ReleaseState`, one remote command at plan time, also tells whether the running service is
@@ -22,13 +22,6 @@ from pyinfra.api import FactBase
 from hxgw.settings import Settings
 
 LAST_GOOD = "last-good"
-# What a release is made of: the name inside last-good -> how to find the live one.
-SAVED_FILES = ("config.yaml", "gateway.env")
-
-# Host names whose plan restarts (or starts) the service in this run: only they roll back after a
-# failed validation. Filled at plan time by tasks/service.py; validation run alone never rolls back.
-_restarting: set[str] = set()
-_states: dict[str, dict] = {}
 
 
 def releases_dir(settings: Settings) -> str:
@@ -141,34 +134,16 @@ def last_good_matches(facts: dict) -> bool:
     return bool(same) and all(same.values())
 
 
-def gather(host, settings: Settings) -> dict:
-    """The ReleaseState of this host, read once per run and shared by the task files."""
-    if host.name not in _states:
-        _states[host.name] = host.get_fact(ReleaseState, settings=settings) or ReleaseState.default()
-    return _states[host.name]
-
-
-def mark_restarting(host) -> None:
-    _restarting.add(host.name)
-
-
-def restarting(host) -> bool:
-    return host.name in _restarting
-
-
-def reset() -> None:
-    """Forget every host (tests run several deploys in one process)."""
-    _restarting.clear()
-    _states.clear()
+def read_state(host, settings: Settings) -> dict:
+    """This host's ReleaseState (one remote command; read once by tasks/service.py)."""
+    return host.get_fact(ReleaseState, settings=settings) or ReleaseState.default()
 
 
 def rollback_after_failed_validation(host, settings: Settings, cause: str) -> bool:
-    """Called from the validation's failure path (run time). Only when this run restarted the
-    service: restore the last known good release and log what happened. True if rolled back."""
+    """Called from the validation's failure path (run time) when this run restarted the service:
+    restore the last known good release and log what happened. True if rolled back."""
     from pyinfra import logger
 
-    if not restarting(host):
-        return False
     command = f"{rollback_script(settings)} {shlex.quote('validation failed: ' + cause)}"
     status, output = host.run_shell_command(command, _timeout=420)
     for line in output.output_lines:

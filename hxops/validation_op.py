@@ -1,9 +1,10 @@
 """The validation as a pyinfra operation: it checks the live API and changes nothing.
 
-A python.call would count as a change on every run, so a no-op re-run would never be a no-op.
-This operation does its checks while pyinfra executes it and yields no command when they all
-pass ("No changes"); when a required check fails it yields one command that raises, so the
-host fails with the checks named. At plan time (and so under --dry) it calls nothing at all.
+An operation that always yields a command (python.call) would count as a change on every run,
+so a no-op re-run would never be a no-op. This operation does its checks while pyinfra executes
+it and yields no command when they all pass ("No changes"); when a required check fails it yields
+one command that raises, so the host fails with the checks named. At plan time (and so under
+--dry) it calls nothing at all.
 
 The master key comes from MASTER_KEY on the control machine, else from the host's env file,
 read over SFTP into memory: never through a fact or a command whose output pyinfra shows,
@@ -20,10 +21,10 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import validation
-from hxops import plan, release
+from hxops import outcome, release
 from hxops.paths import REPO
-
-KEY_VARIABLE = "LITELLM_MASTER_KEY"
+from hxops.plan import GatewayPlan
+from hxops.security import KEY_VARIABLE
 
 
 class MasterKeyUnavailable(Exception):
@@ -60,18 +61,19 @@ def report_paths(host_name: str, setting, started: str) -> list[Path]:
     return [reports / f"validation-{host_name}-{stamp}.json", reports / f"validation-{host_name}-latest.json"]
 
 
-def run_validation(report_setting=None, ready_timeout=None) -> validation.Report:
+def run_validation(
+    plan: GatewayPlan, api_url: str, unreachable: dict, report_setting=None, ready_timeout=None
+) -> validation.Report:
     """Validate, print the table, write the report; return it (failures are the caller's call)."""
-    host_plan = plan.for_host(host)
-    settings = host_plan.settings
-    key = host_plan.master_key or read_master_key(settings.env_file)
+    settings = plan.settings
+    key = plan.master_key or read_master_key(settings.env_file)
     options = {} if ready_timeout is None else {"ready_timeout": float(ready_timeout)}
     report = validation.validate(
         host.name,
-        host_plan.api_url,
-        host_plan.catalogue,
+        api_url,
+        plan.catalogue,
         key,
-        unreachable=host_plan.unreachable_backends,
+        unreachable=unreachable,
         strict=settings.validation_strict,
         pinned_version=settings.litellm_version,
         **options,
@@ -96,10 +98,21 @@ def _fail(error: Exception) -> None:
 
 
 @operation()
-def gateway_api(report_setting=None, ready_timeout=None):
+def gateway_api(
+    plan: GatewayPlan,
+    api_url: str,
+    unreachable: dict,
+    roll_back: bool = False,
+    report_setting=None,
+    ready_timeout=None,
+):
     """
     Validate the gateway's live API from the control machine (hxgw.validation).
 
+    + plan: the host's GatewayPlan (catalogue, settings, MASTER_KEY if given)
+    + api_url: where to call the API
+    + unreachable: {backend: error} the connectivity step found; their models are degraded
+    + roll_back: this run restarted the service: a failure restores the last known good release
     + report_setting: where to write the JSON report (`{host}` is replaced), default reports/
     + ready_timeout: seconds to wait for /health/readiness
 
@@ -108,14 +121,21 @@ def gateway_api(report_setting=None, ready_timeout=None):
     if not state.is_executing:
         return
     try:
-        report = run_validation(report_setting, ready_timeout)
+        report = run_validation(plan, api_url, unreachable, report_setting, ready_timeout)
     except MasterKeyUnavailable as error:
         yield FunctionCommand(_fail, (error,), {})
         return
     except Exception as error:  # noqa: BLE001 - fail this host, not the whole run; no key in the text
         yield FunctionCommand(_fail, (RuntimeError(f"validation could not run: {type(error).__name__}"),), {})
         return
+    outcome.record(
+        host,
+        degraded=[check.line() for check in report.degraded],
+        failures=[check.line() for check in report.failures],
+    )
     if report.failures:
-        # Only when this run restarted the gateway (tasks/service.py): back to the last good release.
-        release.rollback_after_failed_validation(host, plan.for_host(host).settings, report.summary_line())
+        outcome.record(host, cause=report.failures[0].line())
+        if roll_back:  # this run restarted the gateway (tasks/service.py): back to the last good release
+            rolled_back = release.rollback_after_failed_validation(host, plan.settings, report.summary_line())
+            outcome.record(host, rolled_back=rolled_back)
         yield FunctionCommand(_fail, (validation.ValidationFailed(report),), {})

@@ -1,5 +1,5 @@
 """`python -m rollout.inventory INVENTORY`: the gateways and load balancers of a pyinfra inventory
-as JSON, with the host data the rollout needs.
+as JSON, with the host data the rollout needs (its SSH goes through pyinfra: rollout/remote.py).
 
 A separate process on purpose: importing pyinfra's CLI monkey-patches the whole interpreter for
 gevent, which the rollout (threads, subprocesses) must not inherit.
@@ -12,16 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-KEYS = (
-    "gateway_ip",
-    "port",
-    "ssh_hostname",
-    "ssh_user",
-    "ssh_port",
-    "ssh_key",
-    "ssh_known_hosts_file",
-    "ssh_strict_host_key_checking",
-)
+KEYS = ("gateway_ip", "port")  # the gateway's address for the readiness watch
 
 
 def describe(path: str) -> dict:

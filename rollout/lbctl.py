@@ -22,7 +22,13 @@ import socket
 import sys
 import time
 
-SOCKET = "/run/haproxy/admin.sock"
+# The load balancer's names and paths, defined here once: tasks/loadbalancer.py installs this file
+# and renders HAProxy's config with them, the rollout (rollout/runner.py) calls it by them.
+SOCKET = "/run/haproxy/admin.sock"  # HAProxy's runtime API (the `stats socket` line)
+BACKEND = "hx_gateways"  # the HAProxy backend that lists the gateways
+CONTROL = "/usr/local/sbin/hx-lb-ctl"  # where this script is installed on the LB host
+CONFIG = "/etc/haproxy/haproxy.cfg"
+CANDIDATE = "/etc/haproxy/haproxy.cfg.hx-next"  # a new config, checked with `haproxy -c` first
 POLL_SECONDS = 0.2
 
 

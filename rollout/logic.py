@@ -1,5 +1,8 @@
-"""The pure parts of the rollout: batches, reading pyinfra's results per host, the summary.
+"""The pure parts of the rollout: batches, each host's outcome from structured results, the summary.
 
+A host's outcome comes from pyinfra's `--json` results (which operations changed or failed on it)
+and the deploy's own outcome document (hxops.outcome: planned, restart, rolled back, cause,
+degraded checks), never from pyinfra's log text or an operation's name.
 No pyinfra, no subprocess, no network: everything here is unit-tested (tests/unit/test_rollout_logic.py).
 """
 
@@ -18,11 +21,6 @@ UPDATED, UNCHANGED, ROLLED_BACK, FAILED, UNREACHABLE, SKIPPED = (
 )
 STATUSES = (UPDATED, UNCHANGED, ROLLED_BACK, FAILED, UNREACHABLE, SKIPPED)
 BAD = (ROLLED_BACK, FAILED, UNREACHABLE)
-# Operations that report a change on every run (the validation is a python.call): not a change
-# of the host.
-ALWAYS_CHANGING = ("tasks/validate.py | ",)
-RESTART_OPS = ("tasks/service.py | Restart the gateway", "tasks/service.py | Start the gateway")
-_EXCEPTION = re.compile(r"\b[A-Z]\w*(Error|Exception): .+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -63,13 +61,13 @@ def role_of(index: int) -> str:
     return "canary" if index == 0 else f"batch {index}"
 
 
-# --- pyinfra's output ------------------------------------------------------------------------
+# --- pyinfra's output, for people ------------------------------------------------------------
 
 
 def host_lines(output: str, host: str) -> list[str]:
-    """The lines of pyinfra's log that are about `host`, without the host's name: `[host] ...`
-    (with the continuation lines of a multi-line block, e.g. a diff or a failed command's output),
-    `host: ...` messages, and the validation table's `host  ...` rows (kept whole)."""
+    """The lines of pyinfra's log that are about `host`, to SHOW (the --dry preview): `[host] ...`
+    (with the continuation lines of a multi-line block, e.g. a diff), `host: ...` messages, and
+    the validation table's `host  ...` rows. Never used to decide anything."""
     lines, current = [], None
     for raw in _ANSI.sub("", output).splitlines():
         stripped = raw.strip()
@@ -93,52 +91,35 @@ def host_lines(output: str, host: str) -> list[str]:
     return lines
 
 
+# --- structured results ----------------------------------------------------------------------
+
+
 def _host_ops(operations: list[dict], host: str, key: str) -> list[str]:
     return [op["name"] for op in operations if host in op.get(key, [])]
 
 
-def real_changes(names: list[str]) -> list[str]:
-    return [n for n in names if not n.startswith(ALWAYS_CHANGING)]
+def planned(plan: list[dict], host: str, outcome: dict | None) -> dict:
+    """What `pyinfra --dry --json` plans for a host: the changing operations (to show), and
+    whether the deploy decided to (re)start its gateway (the outcome document's `restart`)."""
+    changes = [op["name"] for op in plan if host in op.get("hosts_with_change", [])]
+    return {"changes": changes, "restart": bool((outcome or {}).get("restart"))}
 
 
-def planned(plan: list[dict], host: str) -> dict:
-    """What `pyinfra --dry --json` plans for a host: the changing operations, and a restart?"""
-    changes = real_changes([op["name"] for op in plan if host in op.get("hosts_with_change", [])])
-    return {"changes": changes, "restart": any(n.startswith(RESTART_OPS) for n in changes)}
-
-
-def cause_of(lines: list[str]) -> str:
-    """The most telling line of a failure: an exception, a failed check, a FAILED: line."""
-    candidates = [
-        next((line.split(": ", 1)[1] for line in lines if "pyinfra error" in line and ": " in line), None),
-        next((line for line in lines if line.startswith("FAILED ")), None),  # a failed validation check
-        next((_EXCEPTION.search(line).group(0) for line in lines if _EXCEPTION.search(line)), None),
-        next(
-            (line for line in lines if line.startswith(("FAILED:", "NOT ROLLED BACK", "ROLLBACK FAILED"))),
-            None,
-        ),
-        next((line for line in lines if "REFUS" in line), None),
-        next((line for line in reversed(lines) if line.startswith("Error")), None),
-    ]
-    found = next((c for c in candidates if c), "")
-    return found[:300]
-
-
-def classify(host: str, returncode: int, results: dict | None, output: str) -> HostResult:
+def classify(host: str, returncode: int, results: dict | None, outcome: dict | None) -> HostResult:
     """One host's outcome from a `pyinfra -y --json` run: its JSON results (None when pyinfra
-    printed none: it does not when every host failed) and its log (stderr)."""
-    lines = host_lines(output, host)
-    unreachable = next((line for line in lines if line.startswith("Could not connect")), None)
-    if unreachable:
-        return HostResult(host, UNREACHABLE, detail=unreachable)
+    printed none: it does not when every host failed) and its outcome document (None when the
+    deploy never planned the host: pyinfra could not connect to it)."""
+    if outcome is None:
+        return HostResult(
+            host, UNREACHABLE, detail="not planned: pyinfra could not connect to it (see the log)"
+        )
     operations = (results or {}).get("operations", [])
     changed = _host_ops(operations, host, "success")
     errors = _host_ops(operations, host, "error")
     failed_hosts = (results or {}).get("failed_hosts", [])
-    degraded = [line[len("DEGRADED ") :] for line in lines if line.startswith("DEGRADED ")]
-    restarted = any(n.startswith(RESTART_OPS) for n in changed + errors)
+    degraded = list(outcome.get("degraded", []))
     result = HostResult(
-        host, UNCHANGED, changes=real_changes(changed), restarted=restarted, degraded=degraded
+        host, UNCHANGED, changes=changed, restarted=bool(outcome.get("restarted")), degraded=degraded
     )
     failed = bool(errors) or host in failed_hosts or (results is None and returncode != 0)
     if not failed:
@@ -146,14 +127,13 @@ def classify(host: str, returncode: int, results: dict | None, output: str) -> H
         if degraded:
             result.detail = f"degraded: {len(degraded)} check(s), e.g. {degraded[0]}"[:300]
         return result
-    cause = cause_of(lines) or (f"failed at {errors[0]}" if errors else "pyinfra failed")
-    if results is None and not lines:
-        cause = cause_of(output.splitlines()) or "pyinfra failed before any operation (see its log)"
-    rolled_back = any(line.startswith("ROLLED BACK:") for line in lines)
-    result.status = ROLLED_BACK if rolled_back else FAILED
-    result.detail = (f"rolled back to the last known good release; cause: {cause}" if rolled_back else cause)[
-        :400
-    ]
+    cause = outcome.get("cause") or (f"failed at {errors[0]}" if errors else "pyinfra failed (see its log)")
+    if outcome.get("rolled_back") is True:
+        result.status = ROLLED_BACK
+        result.detail = f"rolled back to the last known good release; cause: {cause}"[:400]
+    else:
+        result.status = FAILED
+        result.detail = cause[:400]
     return result
 
 

@@ -1,196 +1,21 @@
-"""Drive a rollout: pyinfra subprocesses per batch, HAProxy drains over SSH, readiness watches."""
+"""Drive a rollout: a pyinfra run per batch (rollout.pyinfra_run), HAProxy drains (rollout.lb),
+readiness watches (rollout.readiness); each host's result from structured data (rollout.logic)."""
 
 from __future__ import annotations
 
 import fnmatch
-import json
-import shlex
-import shutil
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from rollout import logic
+from rollout.lb import LoadBalancer
+from rollout.pyinfra_run import REPO, RolloutError, Run, load_inventory, pyinfra
+from rollout.readiness import ReadinessWatch
 
-REPO = Path(__file__).resolve().parent.parent
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
-DEPLOY = "deploy.py"
-LB_CONTROL = "/usr/local/sbin/hx-lb-ctl"
-LB_BACKEND = "hx_gateways"
-# Plan-time info lines that say nothing about what would change.
+# Plan-time info lines that say nothing about what would change (left out of the --dry preview).
 NOISE = ("identity confirmed", " holds all ", "found in known_hosts")
-
-
-class RolloutError(RuntimeError):
-    pass
-
-
-# --- the inventory ---------------------------------------------------------------------------
-
-
-@dataclass
-class Inventory:
-    gateways: list[str]
-    loadbalancers: list[str]
-    data: dict[str, dict] = field(default_factory=dict)  # host -> the data this module needs
-
-    def url(self, host: str) -> str | None:
-        address = self.data[host].get("gateway_ip")
-        return f"http://{address}:{self.data[host].get('port') or 4000}" if address else None
-
-
-def load_inventory(path: str) -> Inventory:
-    """Hosts of the `gateways` and `loadbalancers` groups, in inventory order, with their data."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "rollout.inventory", path],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise RolloutError(f"cannot load the inventory {path}:\n{tail}")
-    found = json.loads(proc.stdout)
-    if not found["gateways"]:
-        raise RolloutError(f"{path} has no `gateways` group: nothing to roll out")
-    return Inventory(found["gateways"], found["loadbalancers"], found["data"])
-
-
-# --- pyinfra ---------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> list[str]:
-    """A prefix that makes pyinfra get SIGKILL when the rollout dies (Linux PR_SET_PDEATHSIG via
-    util-linux setpriv), so killing the rollout stops the deploy it drives. Empty without setpriv."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
-
-
-@dataclass
-class Run:
-    returncode: int
-    results: dict | None  # `results` of --json, None when pyinfra printed no JSON
-    plan: list[dict]
-    output: str  # pyinfra's log (stderr)
-    seconds: float
-
-
-def pyinfra(inventory: str, hosts: list[str], passthrough: list[str], dry: bool, log_file: Path) -> Run:
-    """`pyinfra [-y|--dry --diff] --json --limit H... INVENTORY deploy.py PASSTHROUGH`."""
-    mode = ["--dry", "--diff"] if dry else ["-y"]
-    limits = [arg for host in hosts for arg in ("--limit", host)]
-    cmd = [PYINFRA, *mode, "--json", *limits, *passthrough, inventory, DEPLOY]
-    wrapped = _die_with_parent() + cmd
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    # pyinfra's log goes straight to the file, so an interrupted run leaves it behind too.
-    with open(log_file, "w+") as log:
-        log.write(f"$ {shlex.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.run(wrapped, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
-        seconds = time.monotonic() - started
-        log.write(f"(exit {proc.returncode}, {seconds:.1f} s)\n")
-        log.seek(0)
-        output = log.read()
-    document = None
-    if proc.stdout.strip().startswith("{"):
-        try:
-            document = json.loads(proc.stdout)
-        except ValueError:
-            document = None
-    return Run(
-        proc.returncode,
-        (document or {}).get("results"),
-        (document or {}).get("plan", []),
-        output,
-        seconds,
-    )
-
-
-# --- the load balancer -----------------------------------------------------------------------
-
-
-class LoadBalancer:
-    """hx-lb-ctl on one LB host, over OpenSSH with the inventory's SSH data."""
-
-    def __init__(self, name: str, data: dict):
-        self.name, self.data = name, data
-
-    def ssh(self, command: str, timeout: float) -> subprocess.CompletedProcess:
-        d = self.data
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"]
-        if d.get("ssh_key"):
-            cmd += ["-i", str(d["ssh_key"])]
-        if d.get("ssh_port"):
-            cmd += ["-p", str(d["ssh_port"])]
-        if d.get("ssh_known_hosts_file"):
-            cmd += ["-o", f"UserKnownHostsFile={d['ssh_known_hosts_file']}"]
-        if d.get("ssh_strict_host_key_checking"):
-            cmd += ["-o", f"StrictHostKeyChecking={d['ssh_strict_host_key_checking']}"]
-        target = d.get("ssh_hostname") or self.name
-        cmd += [f"{d['ssh_user']}@{target}" if d.get("ssh_user") else target, command]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-    def control(self, action: str, servers: list[str], timeout: float) -> dict:
-        args = [LB_CONTROL, action, LB_BACKEND, *servers, "--timeout", str(timeout)]
-        try:
-            proc = self.ssh(shlex.join(args), timeout=timeout + 30)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"{self.name}: no answer within {timeout + 30:.0f} s"}
-        try:
-            answer = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            error = (proc.stderr or proc.stdout).strip()[-300:] or f"exit {proc.returncode}"
-            return {"ok": False, "error": f"{self.name}: {error}"}
-        return answer
-
-    def servers(self) -> dict:
-        answer = self.control("state", [], timeout=10)
-        if "error" in answer:
-            raise RolloutError(answer["error"])
-        return answer
-
-
-# --- readiness, seen from the control machine ------------------------------------------------
-
-
-class ReadinessWatch(threading.Thread):
-    """Polls a gateway's /health/readiness while its batch deploys: restart-to-ready is the time
-    from the first failed poll to the next good one (None if it never went down)."""
-
-    def __init__(self, url: str, interval: float = 0.2):
-        super().__init__(daemon=True)
-        self.url, self.interval = url, interval
-        self.down_at: float | None = None
-        self.ready_seconds: float | None = None
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(trust_env=False, timeout=1.0) as client:
-            while not self._done.is_set():
-                try:
-                    ok = client.get(f"{self.url}/health/readiness").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                now = time.monotonic()
-                if not ok and self.down_at is None:
-                    self.down_at = now
-                elif ok and self.down_at is not None and self.ready_seconds is None:
-                    self.ready_seconds = now - self.down_at
-                self._done.wait(self.interval)
-
-    def stop(self) -> float | None:
-        self._done.set()
-        self.join(timeout=5)
-        return self.ready_seconds
-
 
 # --- the rollout -----------------------------------------------------------------------------
 
@@ -224,7 +49,7 @@ class Rollout:
                     f"--limit {' '.join(options.limit)} matches no host of the `gateways` group"
                 )
             self.inventory.gateways = chosen
-        self.lbs = [LoadBalancer(n, self.inventory.data[n]) for n in self.inventory.loadbalancers]
+        self.lbs = [LoadBalancer(n, options.inventory) for n in self.inventory.loadbalancers]
         self.results: dict[str, logic.HostResult] = {}
 
     # -- planning --
@@ -233,19 +58,15 @@ class Rollout:
         hosts = self.inventory.gateways + self.inventory.loadbalancers
         say(f"--> planning: pyinfra --dry over {len(hosts)} host(s)")
         run = pyinfra(self.o.inventory, hosts, self.o.passthrough, True, self.log_dir / "plan.log")
-        unreachable = {
-            h
-            for h in hosts
-            if any(line.startswith("Could not connect") for line in logic.host_lines(run.output, h))
-        }
         if not run.plan and run.returncode != 0:
-            cause = logic.cause_of(run.output.splitlines()) or "see the log"
             raise RolloutError(
-                f"planning failed, nothing was changed: {cause}\n"
+                "planning failed, nothing was changed:\n"
                 + "\n".join(run.output.strip().splitlines()[-15:])
                 + f"\n(full log: {self.log_dir / 'plan.log'})"
             )
-        plans = {h: logic.planned(run.plan, h) for h in hosts if h not in unreachable}
+        # The deploy writes an outcome for every host it planned: one without was not reached.
+        unreachable = {h for h in hosts if run.outcomes.get(h) is None}
+        plans = {h: logic.planned(run.plan, h, run.outcomes[h]) for h in hosts if h not in unreachable}
         return run, plans, unreachable
 
     def show_dry(self, run: Run, plans: dict, unreachable: set[str]) -> int:
@@ -332,7 +153,7 @@ class Rollout:
             self.o.inventory, changing, self.o.passthrough, False, self.log_dir / "loadbalancer.log"
         )
         for host in changing:
-            result = logic.classify(host, run.returncode, run.results, run.output)
+            result = logic.classify(host, run.returncode, run.results, run.outcomes.get(host))
             result.role = "load balancer"
             self.results[host] = result
             say(f"    {host}: {result.status} {result.detail}".rstrip())
@@ -398,7 +219,7 @@ class Rollout:
         run = pyinfra(self.o.inventory, batch, self.o.passthrough, False, log)
         outcomes = []
         for host in batch:
-            result = logic.classify(host, run.returncode, run.results, run.output)
+            result = logic.classify(host, run.returncode, run.results, run.outcomes.get(host))
             result.role = role
             watch = watches.get(host)
             seconds = watch.stop() if watch else None

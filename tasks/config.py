@@ -5,71 +5,85 @@ service group. It comes from MASTER_KEY on the control machine, or is generated 
 the first deploy and kept there. It never appears in a command, a fact's output, an operation
 argument or a diff (hxops.security.master_key_file), so -v, --debug and --diff cannot print it.
 
-Content and permissions are separate operations: only a content change restarts the service
-(hxops.plan restart triggers); a repaired owner or mode does not, since the running process has
+Content and permissions are separate operations: only a content change restarts the service (the
+operations this step returns); a repaired owner or mode does not, since the running process has
 already read both files and systemd re-reads them at the next start anyway.
 """
 
+from __future__ import annotations
+
 import shlex
 
-from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
-from hxops import ops, paths, plan
+from hxops import ops, paths
+from hxops.facts import HostFacts
+from hxops.plan import GatewayPlan
 from hxops.security import master_key_file
 
-host_plan = plan.for_host(host)
-settings, catalogue = host_plan.settings, host_plan.catalogue
-group = settings.service_user
 
-# No user/group/mode here (a change of those must not restart the service): a new file is created
-# by root inside the 750 config directory, which only root and the service group can enter, and
-# gets its group and mode from the operation below; an existing file keeps its owner and mode.
-host_plan.restart_triggers.append(
-    ops.template(
-        name="Render config.yaml",
-        src=paths.template("config.yaml.j2"),
-        dest=settings.config_file,
-        deployments=catalogue.deployments(),
-        router_settings=host_plan.router_settings,
-    )
-)
-ops.file(
-    name="config.yaml is root:group 640",
-    path=settings.config_file,
-    user="root",
-    group=group,
-    mode="640",
-)
+@deploy("tasks/config.py")
+def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
+    """Render config.yaml and install or generate the key; return the content operations (a
+    change of any of them means the service must restart)."""
+    settings, catalogue, snapshot = plan.settings, plan.catalogue, facts.snapshot
+    group = settings.service_user
+    restart_triggers = []
 
-if host_plan.master_key:
-    host_plan.restart_triggers.append(
-        master_key_file(
-            name="Install the master key from MASTER_KEY (value not shown)",
-            path=settings.env_file,
-            group=group,
-            key_source=lambda: host_plan.master_key,
+    # No user/group/mode here (a change of those must not restart the service): a new file is
+    # created by root inside the 750 config directory, which only root and the service group can
+    # enter, and gets its group and mode from the operation below; an existing file keeps its owner.
+    restart_triggers.append(
+        ops.template(
+            name="Render config.yaml",
+            src=paths.template("config.yaml.j2"),
+            dest=settings.config_file,
+            snapshot=snapshot,
+            deployments=catalogue.deployments(),
+            router_settings=plan.router_settings,
         )
     )
-elif not host_plan.facts["env_file"]:
-    env, new, owner = (
-        shlex.quote(p) for p in (settings.env_file, settings.env_file + ".new", f"root:{group}")
-    )
-    host_plan.restart_triggers.append(
-        server.shell(
-            name="Generate a master key on the host (first deploy; value not shown)",
-            commands=[
-                f'umask 077; python3 -c \'import secrets; print("LITELLM_MASTER_KEY=sk-" + '
-                f"secrets.token_urlsafe(32))' > {new} && chown {owner} {new} && "
-                f"chmod 640 {new} && mv {new} {env}"
-            ],
-        )
+    ops.file(
+        name="config.yaml is root:group 640",
+        path=settings.config_file,
+        user="root",
+        group=group,
+        mode="640",
+        snapshot=snapshot,
     )
 
-ops.file(
-    name="The master key file is root:group 640",
-    path=settings.env_file,
-    user="root",
-    group=group,
-    mode="640",
-)
+    if plan.master_key:
+        restart_triggers.append(
+            master_key_file(
+                name="Install the master key from MASTER_KEY (value not shown)",
+                path=settings.env_file,
+                group=group,
+                key_source=lambda: plan.master_key,
+            )
+        )
+    elif not facts.env_file:
+        env, new, owner = (
+            shlex.quote(p) for p in (settings.env_file, settings.env_file + ".new", f"root:{group}")
+        )
+        restart_triggers.append(
+            server.shell(
+                name="Generate a master key on the host (first deploy; value not shown)",
+                commands=[
+                    f'umask 077; python3 -c \'import secrets; print("LITELLM_MASTER_KEY=sk-" + '
+                    f"secrets.token_urlsafe(32))' > {new} && chown {owner} {new} && "
+                    f"chmod 640 {new} && mv {new} {env}"
+                ],
+            )
+        )
+
+    ops.file(
+        name="The master key file is root:group 640",
+        path=settings.env_file,
+        user="root",
+        group=group,
+        mode="640",
+        snapshot=snapshot,
+    )
+    return restart_triggers

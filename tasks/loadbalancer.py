@@ -1,6 +1,6 @@
 """The load balancer (hosts of the optional `loadbalancers` group): HAProxy in front of the gateways.
 
-deploy.py runs this file instead of the gateway tasks for a host of the `loadbalancers` group.
+deploy.py runs this step instead of the gateway steps for a host of the `loadbalancers` group.
 HAProxy is Debian's package. Its config lists every host of the inventory's `gateways` group (by
 `gateway_ip` and `port`), health-checks `/health/readiness`, listens on `lb_port` (default 4000),
 and retries a request that meets a gateway going down on another one. A new config is checked
@@ -13,19 +13,16 @@ import ipaddress
 import re
 
 from pyinfra import host, inventory, state
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 
-from hxops import paths
+from hxops import outcome, paths
+from rollout.lbctl import BACKEND, CANDIDATE, CONFIG, CONTROL, SOCKET
 
-CONFIG = "/etc/haproxy/haproxy.cfg"
-CANDIDATE = "/etc/haproxy/haproxy.cfg.hx-next"
-ADMIN_SOCKET = "/run/haproxy/admin.sock"
-CONTROL = "/usr/local/sbin/hx-lb-ctl"
-BACKEND = "hx_gateways"
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
@@ -51,53 +48,56 @@ def gateway_servers() -> list[dict]:
     return servers
 
 
-servers = gateway_servers()
+@deploy("tasks/loadbalancer.py")
+def loadbalancer() -> None:
+    servers = gateway_servers()
+    outcome.record(host, planned=True)
 
-if not host.get_fact(Which, command="haproxy"):
-    apt.packages(name="Install haproxy", packages=["haproxy"], update=True)
+    if not host.get_fact(Which, command="haproxy"):
+        apt.packages(name="Install haproxy", packages=["haproxy"], update=True)
 
-files.put(
-    name=f"Load balancer control script {CONTROL}",
-    src=str(paths.REPO / "rollout" / "lbctl.py"),
-    dest=CONTROL,
-    user="root",
-    group="root",
-    mode="750",
-)
-config = {
-    "servers": servers,
-    "backend": BACKEND,
-    "admin_socket": ADMIN_SOCKET,
-    "bind": host.data.get("lb_bind", "0.0.0.0"),
-    "port": host.data.get("lb_port", 4000),
-    "connect_timeout": 5,
-    "request_timeout": host.data.get("lb_request_timeout", 300),
-    "check_interval_ms": host.data.get("lb_check_interval_ms", 1000),
-}
-# The candidate is what `haproxy -c` checks; with --diff it shows the change against the last one.
-files.template(
-    name="Render the HAProxy config (candidate)",
-    src=paths.template("haproxy.cfg.j2"),
-    dest=CANDIDATE,
-    user="root",
-    group="root",
-    mode="644",
-    **config,
-)
-# Decided at plan time against the LIVE config, so --dry shows the reload exactly when one
-# follows, a config that `haproxy -c` refused is tried again on the next run, and a no-op run
-# reloads nothing. Rendered the way files.template renders.
-wanted = get_template(paths.template("haproxy.cfg.j2")).render(
-    {"host": host, "state": state, "inventory": inventory, **config}
-)
-if host.get_fact(Sha256File, path=CONFIG) != hashlib.sha256(wanted.encode()).hexdigest():
-    server.shell(
-        name="Check the HAProxy config (haproxy -c), install it and reload HAProxy",
-        commands=[
-            f"haproxy -c -q -f {CANDIDATE} || {{ echo 'FAILED: haproxy -c refused the new config; "
-            f"the live one is unchanged' >&2; haproxy -c -f {CANDIDATE} >&2; exit 1; }}",
-            f"install -m 644 -o root -g root {CANDIDATE} {CONFIG}",
-            "systemctl reload-or-restart haproxy.service",
-        ],
+    files.put(
+        name=f"Load balancer control script {CONTROL}",
+        src=str(paths.REPO / "rollout" / "lbctl.py"),
+        dest=CONTROL,
+        user="root",
+        group="root",
+        mode="750",
     )
-systemd.service(name="HAProxy enabled and running", service="haproxy.service", running=True, enabled=True)
+    config = {
+        "servers": servers,
+        "backend": BACKEND,
+        "admin_socket": SOCKET,
+        "bind": host.data.get("lb_bind", "0.0.0.0"),
+        "port": host.data.get("lb_port", 4000),
+        "connect_timeout": 5,
+        "request_timeout": host.data.get("lb_request_timeout", 300),
+        "check_interval_ms": host.data.get("lb_check_interval_ms", 1000),
+    }
+    # The candidate is what `haproxy -c` checks; with --diff it shows the change against the last one.
+    files.template(
+        name="Render the HAProxy config (candidate)",
+        src=paths.template("haproxy.cfg.j2"),
+        dest=CANDIDATE,
+        user="root",
+        group="root",
+        mode="644",
+        **config,
+    )
+    # Decided at plan time against the LIVE config, so --dry shows the reload exactly when one
+    # follows, a config that `haproxy -c` refused is tried again on the next run, and a no-op run
+    # reloads nothing. Rendered the way files.template renders.
+    wanted = get_template(paths.template("haproxy.cfg.j2")).render(
+        {"host": host, "state": state, "inventory": inventory, **config}
+    )
+    if host.get_fact(Sha256File, path=CONFIG) != hashlib.sha256(wanted.encode()).hexdigest():
+        server.shell(
+            name="Check the HAProxy config (haproxy -c), install it and reload HAProxy",
+            commands=[
+                f"haproxy -c -q -f {CANDIDATE} || {{ echo 'FAILED: haproxy -c refused the new config; "
+                f"the live one is unchanged' >&2; haproxy -c -f {CANDIDATE} >&2; exit 1; }}",
+                f"install -m 644 -o root -g root {CANDIDATE} {CONFIG}",
+                "systemctl reload-or-restart haproxy.service",
+            ],
+        )
+    systemd.service(name="HAProxy enabled and running", service="haproxy.service", running=True, enabled=True)

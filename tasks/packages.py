@@ -1,14 +1,18 @@
-"""Step 3: the system packages the venv needs, installed only when missing."""
+"""Step 3: the Debian packages the gateway needs on the host (python3-venv)."""
 
-from pyinfra import host
+from __future__ import annotations
+
+from pyinfra.api import deploy
 from pyinfra.operations import apt
 
-from hxops import plan
+from hxops.facts import HostFacts
 
 NEEDED = ["python3-venv"]
 
-host_plan = plan.for_host(host)
-missing = [p for p in NEEDED if p not in host_plan.facts["packages"]]
-if missing:
-    # Only when something is missing: an unconditional `apt-get update` would change every run.
-    apt.packages(name=f"Install {', '.join(missing)}", packages=missing, update=True)
+
+@deploy("tasks/packages.py")
+def packages(facts: HostFacts) -> None:
+    missing = [p for p in NEEDED if p not in facts.packages]
+    if missing:
+        # Only when something is missing: an unconditional `apt-get update` would change every run.
+        apt.packages(name=f"Install {', '.join(missing)}", packages=missing, update=True)

@@ -2,27 +2,35 @@
 
 It runs only when the host got here without an error (the restart came up, the validation
 passed), and only when there is something new to keep: a restart in this run, or a live release
-that differs from the saved one (hxops.release.ReleaseState, read at plan time). A no-op re-run
-changes nothing. base_dir/releases is root's alone (700); the copies in it are root 600.
+that differs from the saved one (hxops.release.ReleaseState, read at plan time by the service
+step). A no-op re-run changes nothing. base_dir/releases is root's alone (700); the copies in it
+are root 600.
 """
 
-from pyinfra import host
+from __future__ import annotations
+
+from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from hxops import ops, plan, release
+from hxops import ops, release
+from hxops.facts import Snapshot
+from hxops.plan import GatewayPlan
+from tasks.service import ServiceOutcome
 
-host_plan = plan.for_host(host)
-settings = host_plan.settings
 
-ops.directory(
-    name=f"Directory {release.releases_dir(settings)} (root:root 700)",
-    path=release.releases_dir(settings),
-    user="root",
-    group="root",
-    mode="700",
-)
-if release.restarting(host) or not release.last_good_matches(release.gather(host, settings)):
-    server.shell(
-        name="Keep this release as the last known good (the rollback target)",
-        commands=[f"{release.rollback_script(settings)} --save"],
+@deploy("tasks/release.py")
+def keep_release(plan: GatewayPlan, snapshot: Snapshot, service: ServiceOutcome) -> None:
+    settings = plan.settings
+    ops.directory(
+        name=f"Directory {release.releases_dir(settings)} (root:root 700)",
+        path=release.releases_dir(settings),
+        user="root",
+        group="root",
+        mode="700",
+        snapshot=snapshot,
     )
+    if service.restarting or not release.last_good_matches(service.release_state):
+        server.shell(
+            name="Keep this release as the last known good (the rollback target)",
+            commands=[f"{release.rollback_script(settings)} --save"],
+        )

@@ -1,23 +1,31 @@
 """Step 8: the hardened systemd unit hx-litellm-gateway.service, running as the service user."""
 
-from pyinfra import host
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
-from hxops import ops, paths, plan
+from hxops import ops, paths, release
+from hxops.facts import Snapshot
+from hxops.plan import GatewayPlan
 
-host_plan = plan.for_host(host)
-settings = host_plan.settings
 
-unit = ops.template(
-    name=f"Install {settings.unit_name}",
-    src=paths.template("hx-litellm-gateway.service.j2"),
-    dest=f"/etc/systemd/system/{settings.unit_name}",
-    user="root",
-    group="root",
-    mode="644",
-    settings=settings,
-)
-host_plan.restart_triggers.append(unit)
-# Decided at plan time (not with _if), so --dry shows a reload only when one will happen.
-if unit.will_change:
-    systemd.daemon_reload(name="Reload systemd for the changed unit")
+@deploy("tasks/unit.py")
+def unit(plan: GatewayPlan, snapshot: Snapshot) -> OperationMeta:
+    """Install the unit; return its operation (a change means the service must restart)."""
+    settings = plan.settings
+    unit_file = ops.template(
+        name=f"Install {settings.unit_name}",
+        src=paths.template("hx-litellm-gateway.service.j2"),
+        dest=release.unit_file(settings),
+        user="root",
+        group="root",
+        mode="644",
+        snapshot=snapshot,
+        settings=settings,
+    )
+    # Decided at plan time (not with _if), so --dry shows a reload only when one will happen.
+    if unit_file.will_change:
+        systemd.daemon_reload(name="Reload systemd for the changed unit")
+    return unit_file

@@ -35,8 +35,12 @@ def _snapshot(name: str) -> str:
 
 def test_guard_refuses_a_host_that_does_not_own_the_gateway_address(fresh_gateway):
     before = _snapshot(fresh_gateway)
+    dry = helpers.pyinfra(
+        "--dry", "--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}", json_output=False
+    )
+    assert dry.returncode == 1 and "REFUSING TO DEPLOY" in dry.output  # --dry fails the host too
     result = helpers.pyinfra("--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}")
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "REFUSING TO DEPLOY" in result.output
     assert WRONG_ADDRESS in result.output
     assert "FORCE=1" in result.output  # the message names the way out

@@ -66,7 +66,7 @@ def starts() -> int:
 
 
 def changes(result: helpers.DeployResult) -> list[str]:
-    """Changed operations, without the validation (a python.call always reports a change)."""
+    """Changed operations, without the validation."""
     return [name for name in result.changed(GATEWAY) if not name.startswith("tasks/validate.py")]
 
 

@@ -74,8 +74,9 @@ def fake_inventory(tmp_path: Path, owned_address: str) -> Path:
 
 
 def plan(inventory: Path, *args: str) -> subprocess.CompletedProcess:
-    # --dry: plan only. The @fake connector runs nothing anywhere, and validation (a run-time
-    # python.call) never fires under --dry, so no request can leave for 192.168.10.x.
+    # --dry: plan only. The @fake connector runs nothing anywhere, and the validation (an
+    # operation that calls the API only while executing) never fires under --dry, so no request
+    # can leave for 192.168.10.x.
     return subprocess.run(
         [PYINFRA, "--dry", *args, str(inventory), "deploy.py"],
         cwd=REPO,
@@ -113,6 +114,7 @@ def test_production_plan_renders_every_step(tmp_path):
 def test_production_plan_refuses_a_host_without_the_gateway_address(tmp_path):
     result = plan(fake_inventory(tmp_path, "10.1.2.3"))
     output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]  # a refused host fails --dry too
     assert "REFUSING TO DEPLOY: this host does not own the gateway address 192.168.10.39" in output
     assert "it has 10.1.2.3, 127.0.0.1" in output
     assert "tasks/layout.py" not in output  # no step after the guard is even planned

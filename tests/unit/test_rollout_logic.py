@@ -53,11 +53,10 @@ def test_roles():
     assert [logic.role_of(i) for i in range(3)] == ["canary", "batch 1", "batch 2"]
 
 
-# --- pyinfra's output ------------------------------------------------------------------------
+# --- structured results ----------------------------------------------------------------------
 
 LOG = f"""--> Connecting to hosts...
     [{GW1}] Connected
-    [{GW3}]     Could not connect ([Errno None] Unable to connect to port 22 on 198.18.4.41)
 --> Preparing operation files...
     {GW1}: identity confirmed, the host owns 198.18.4.39
     [{GW1}]     Will modify /opt/x/config.yaml
@@ -65,120 +64,124 @@ LOG = f"""--> Connecting to hosts...
       +   - model_name: "llm02-dolphin3"
     \n    [{GW2}]     Will modify /opt/x/config.yaml
       @@ -1 +1 @@
---> Starting operation: {RESTART}
-    [{GW2}]     FAILED: hx-litellm-gateway.service is not ready (state active, restarts 1, 27s). Journal:
     [{GW2}]     \x1b[32mLiteLLM: Proxy initialized\x1b[0m
-    [{GW2}]     ValueError: Invalid routing_strategy: 'simple_shuffle'. Valid options: ['simple-shuffle']
-    [{GW2}]     --> Rolling back to the last known good release (venv abc); cause: x
-    [{GW2}]     ROLLED BACK: the last known good release serves again; cause: x
-    [{GW2}]     Error: executed 0 commands
-    {GW1}: DEGRADED llm02-phi3: chat failed: HTTP 500 [backend llm-02 unreachable; degraded]
     {GW1}  llm02-phi3   chat   degraded
---> pyinfra error: No hosts remaining!
 """
+PLANNED = {"planned": True}
 
 
 def test_host_lines_keep_a_hosts_messages_and_continuations_only():
+    """For the --dry preview only: what pyinfra's log says about one host."""
     lines = logic.host_lines(LOG, GW1)
     assert lines[0] == "Connected"
     assert "identity confirmed, the host owns 198.18.4.39" in lines
     assert "Will modify /opt/x/config.yaml" in lines
     assert '+   - model_name: "llm02-dolphin3"' in lines
     assert "@@ -1 +1 @@" not in lines  # GW2's diff
-    assert not any("ROLLED BACK" in line for line in lines)
-    gw2 = logic.host_lines(LOG, GW2)
-    assert "LiteLLM: Proxy initialized" in gw2  # colours stripped
-    assert gw2[-1] == "Error: executed 0 commands"
+    assert "LiteLLM: Proxy initialized" in logic.host_lines(LOG, GW2)  # colours stripped
 
 
 def test_a_rolled_back_host_names_the_cause_even_without_json():
-    result = logic.classify(GW2, 1, None, LOG)
+    outcome = {
+        **PLANNED,
+        "restarted": True,
+        "rolled_back": True,
+        "cause": "ValueError: Invalid routing_strategy",
+    }
+    result = logic.classify(GW2, 1, None, outcome)
     assert result.status == logic.ROLLED_BACK
-    assert "rolled back to the last known good release" in result.detail
-    assert "ValueError: Invalid routing_strategy: 'simple_shuffle'" in result.detail
-
-
-def test_an_unreachable_host_is_named_as_such():
-    result = logic.classify(GW3, 1, None, LOG)
-    assert result.status == logic.UNREACHABLE
-    assert "Unable to connect to port 22" in result.detail
-
-
-def test_a_failure_without_rollback_is_failed_with_its_cause():
-    log = f"""    [{GW2}]     FAILED: hx-litellm-gateway.service is not ready (state failed, restarts 0, 3s). Journal:
-    [{GW2}]     NOT ROLLED BACK: there is no last known good release yet (first deploy); cause: x
-"""
-    results = {"operations": [op(RESTART, error=[GW2])], "failed_hosts": [GW2]}
-    result = logic.classify(GW2, 1, results, log)
-    assert result.status == logic.FAILED
-    assert result.detail.startswith("FAILED: hx-litellm-gateway.service is not ready")
+    assert (
+        result.detail
+        == "rolled back to the last known good release; cause: ValueError: Invalid routing_strategy"
+    )
     assert result.restarted
 
 
-def test_a_failed_validation_names_the_failing_check():
-    log = f"""    {GW1}: FAILED llm02-phi3: chat answered 'WRONG-ANSWER', expected 'HX-OK'
-    {GW1}: validation FAILED: 22 passed, 1 failed
-"""
-    results = {"operations": [op(RESTART, success=[GW1]), op(VALIDATE, error=[GW1])], "failed_hosts": [GW1]}
-    result = logic.classify(GW1, 1, results, log)
-    assert result.status == logic.FAILED
-    assert result.detail.startswith("FAILED llm02-phi3: chat answered 'WRONG-ANSWER'")
-    rolled = (
-        log + f"    {GW1}: ROLLED BACK: the last known good release serves again; cause: validation failed\n"
+def test_a_host_the_deploy_never_planned_is_unreachable():
+    result = logic.classify(GW3, 1, None, None)
+    assert result.status == logic.UNREACHABLE
+    assert "could not connect" in result.detail
+
+
+def test_a_failure_without_rollback_is_failed_with_its_cause():
+    results = {"operations": [op(RESTART, error=[GW2])], "failed_hosts": [GW2]}
+    outcome = {
+        **PLANNED,
+        "restarted": True,
+        "rolled_back": False,
+        "cause": "the gateway did not become ready",
+    }
+    result = logic.classify(GW2, 1, results, outcome)
+    assert (result.status, result.detail, result.restarted) == (
+        logic.FAILED,
+        "the gateway did not become ready",
+        True,
     )
-    result = logic.classify(GW1, 1, results, rolled)
-    assert result.status == logic.ROLLED_BACK
-    assert "llm02-phi3: chat answered 'WRONG-ANSWER'" in result.detail
 
 
-def test_updated_unchanged_and_the_validation_never_counts_as_a_change():
+def test_a_failure_the_deploy_did_not_explain_names_the_failed_operation():
+    results = {"operations": [op(CONFIG, error=[GW2])], "failed_hosts": [GW2]}
+    result = logic.classify(GW2, 1, results, PLANNED)
+    assert (result.status, result.detail) == (logic.FAILED, f"failed at {CONFIG}")
+
+
+def test_a_failed_validation_names_the_failing_check():
+    failure = "llm02-phi3: chat answered 'WRONG-ANSWER', expected 'HX-OK'"
+    results = {"operations": [op(RESTART, success=[GW1]), op(VALIDATE, error=[GW1])], "failed_hosts": [GW1]}
+    outcome = {**PLANNED, "restarted": True, "failures": [failure], "cause": failure}
+    result = logic.classify(GW1, 1, results, outcome)
+    assert (result.status, result.detail) == (logic.FAILED, failure)
+    result = logic.classify(GW1, 1, results, {**outcome, "rolled_back": True})
+    assert result.status == logic.ROLLED_BACK and failure in result.detail
+
+
+def test_updated_and_unchanged_come_from_the_json_results():
     results = {
         "operations": [
             op(CONFIG, success=[GW1], no_change=[GW2]),
             op(RESTART, success=[GW1]),
-            op(VALIDATE, success=[GW1, GW2]),
+            op(VALIDATE, no_change=[GW1, GW2]),
             op(KEEP, success=[GW1]),
         ],
         "failed_hosts": [],
     }
-    updated = logic.classify(GW1, 0, results, "")
+    updated = logic.classify(GW1, 0, results, {**PLANNED, "restart": True, "restarted": True})
     assert (updated.status, updated.changes, updated.restarted) == (
         logic.UPDATED,
         [CONFIG, RESTART, KEEP],
         True,
     )
-    unchanged = logic.classify(GW2, 0, results, "")
+    unchanged = logic.classify(GW2, 0, results, PLANNED)
     assert (unchanged.status, unchanged.changes, unchanged.restarted) == (logic.UNCHANGED, [], False)
 
 
 def test_degraded_checks_are_reported_on_a_passing_host():
     results = {"operations": [op(VALIDATE, no_change=[GW1])], "failed_hosts": []}
-    result = logic.classify(GW1, 0, results, LOG)
+    degraded = "llm02-phi3: chat failed: HTTP 500 [backend llm-02 unreachable; degraded]"
+    result = logic.classify(GW1, 0, results, {**PLANNED, "degraded": [degraded]})
     assert result.status == logic.UNCHANGED
-    assert result.degraded == ["llm02-phi3: chat failed: HTTP 500 [backend llm-02 unreachable; degraded]"]
+    assert result.degraded == [degraded]
     assert result.detail.startswith("degraded: 1 check(s), e.g. llm02-phi3")
 
 
-def test_a_plan_error_before_any_operation_fails_the_batch():
-    log = (
-        "--> Preparing operation files...\n--> pyinfra error in /x/hxops/plan.py line 86: "
-        f"{GW1}: the deploy's data has 1 problem(s); nothing was changed on any host:\n"
-        "  - settings: port 70000 is out of range\n"
-    )
-    result = logic.classify(GW1, 1, None, log)
-    assert result.status == logic.FAILED
-    assert "the deploy's data has 1 problem(s)" in result.detail
+def test_a_refused_host_names_the_refusal():
+    refused = "REFUSING TO DEPLOY: this host does not own the gateway address 198.18.4.39"
+    results = {"operations": [op("tasks/precheck.py | REFUSED: x", error=[GW1])], "failed_hosts": [GW1]}
+    result = logic.classify(GW1, 1, results, {**PLANNED, "refused": refused, "cause": refused})
+    assert (result.status, result.detail) == (logic.FAILED, refused)
 
 
-def test_the_dry_plan_says_which_hosts_restart():
+def test_the_dry_plan_says_which_hosts_restart_whatever_the_operations_are_called():
     plan = [
         {"name": CONFIG, "hosts_with_change": [GW1, GW2]},
-        {"name": RESTART, "hosts_with_change": [GW1]},
-        {"name": VALIDATE, "hosts_with_change": [GW1, GW2, GW3]},
+        {"name": "tasks/service.py | Bounce it (renamed)", "hosts_with_change": [GW1]},
     ]
-    assert logic.planned(plan, GW1) == {"changes": [CONFIG, RESTART], "restart": True}
-    assert logic.planned(plan, GW2) == {"changes": [CONFIG], "restart": False}
-    assert logic.planned(plan, GW3) == {"changes": [], "restart": False}
+    assert logic.planned(plan, GW1, {**PLANNED, "restart": True}) == {
+        "changes": [CONFIG, "tasks/service.py | Bounce it (renamed)"],
+        "restart": True,
+    }
+    assert logic.planned(plan, GW2, {**PLANNED, "restart": False}) == {"changes": [CONFIG], "restart": False}
+    assert logic.planned([{"name": RESTART, "hosts_with_change": [GW3]}], GW3, PLANNED)["restart"] is False
 
 
 def test_summary_and_exit_status():

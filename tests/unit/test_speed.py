@@ -25,7 +25,7 @@ SETTINGS = parse_settings({"base_dir": "/opt/hx", "gateway_ip": "198.18.0.39", "
 # ---------- the snapshot ----------
 
 
-def snapshot(lines: list[str]) -> dict:
+def snapshot(lines: list[str]) -> hxfacts.HostFacts:
     return hxfacts.GatewayHost().process(lines)
 
 
@@ -80,22 +80,22 @@ def test_snapshot_parses_present_absent_files_links_accounts_and_addresses():
             "os debian 12",
         ]
     )
-    paths = facts["paths"]
+    paths = facts.snapshot.paths
     assert paths["/opt/hx"] == {"type": "directory", "user": "root", "group": "root", "mode": 755}
     assert paths["/opt/hx/config/c.yaml"]["sha1"] == "0123abcd"
     assert paths["/opt/hx/config/c.yaml"]["mode"] == 640
     assert paths["/opt/hx/gateway/venv"]["type"] == "link"
     assert paths["/opt/hx/gateway/venv"]["target"] == "/opt/hx/gateway/venvs/abc"
     assert paths["/opt/hx/absent"] == {"type": None}
-    assert facts["passwd"]["hx-gateway"] == {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}
-    assert facts["groups"] == {"hx-gateway": 998}
-    assert facts["addresses"] == ["127.0.0.1", "198.18.0.39"]
-    assert facts["os_id"] == "debian"  # the rest of the fact is parsed as before
+    assert facts.snapshot.passwd["hx-gateway"] == hxfacts.Account(999, 998, "", "/nonexistent", "/bin/false")
+    assert facts.snapshot.groups == {"hx-gateway": 998}
+    assert facts.snapshot.addresses == ["127.0.0.1", "198.18.0.39"]
+    assert facts.os_id == "debian"  # the rest of the fact is parsed as before
 
 
 def test_snapshot_ignores_malformed_lines():
-    facts = snapshot(["stat garbage", "sha1 abc  /not/wanted", "passwd broken", "group x:y:z"])
-    assert facts["paths"] == {} and facts["passwd"] == {} and facts["groups"] == {}
+    found = snapshot(["stat garbage", "sha1 abc  /not/wanted", "passwd broken", "group x:y:z"]).snapshot
+    assert found.paths == {} and found.passwd == {} and found.groups == {}
 
 
 # ---------- the decisions ----------
@@ -147,23 +147,11 @@ def test_content_matches_on_sha1_of_the_rendering():
     assert not ops.content_matches(None, text)
 
 
-def test_user_matches_checks_home_shell_and_primary_group():
-    facts = {
-        "passwd": {"hx": {"gid": 998, "home": "/nonexistent", "shell": "/bin/false"}},
-        "groups": {"hx": 998, "other": 5},
-    }
-    assert ops.user_matches(facts, "hx", "hx", "/nonexistent", "/bin/false")
-    assert not ops.user_matches(facts, "hx", "hx", "/nonexistent", "/bin/bash")
-    assert not ops.user_matches(facts, "hx", "other", "/nonexistent", "/bin/false")
-    assert not ops.user_matches(facts, "hx", "hx", "/home/hx", "/bin/false")
-    assert not ops.user_matches(facts, "nobody", None, None, None)
-
-
 def test_a_path_the_snapshot_does_not_cover_is_not_trusted():
-    facts = {"paths": {"/a": {"type": None}}}
+    facts = hxfacts.Snapshot(paths={"/a": {"type": None}})
     assert ops.snapshot_of(facts, "/a") == {"type": None}
     assert ops.snapshot_of(facts, "/b") is None
-    assert ops.snapshot_of({}, "/a") is None
+    assert ops.snapshot_of(None, "/a") is None
 
 
 def test_mode_int_is_pyinfras_representation():
@@ -313,18 +301,6 @@ def test_release_id_changes_with_the_target_python_and_platform():
 # ---------- the benchmark's arithmetic ----------
 
 
-def test_bench_reads_deploy_tasks_without_running_deploy_py():
-    tasks = steps.deploy_tasks()
-    assert tasks[0] == "precheck" and "venv" in tasks and "service" in tasks and "validate" in tasks
-
-
-def test_bench_deploy_tasks_needs_a_tasks_tuple(tmp_path):
-    path = tmp_path / "deploy.py"
-    path.write_text("X = 1\n")
-    with pytest.raises(RuntimeError, match="TASKS"):
-        steps.deploy_tasks(path)
-
-
 def test_percentile_nearest_rank():
     values = list(range(1, 201))
     assert steps.percentile(values, 50) == 100
@@ -356,7 +332,7 @@ def test_snapshot_covers_every_entry_of_the_globbed_directories():
             "sha1 ab12  /opt/hx/s s/rollback.sh",
         ]
     )
-    assert facts["paths"]["/opt/hx/s s/rollback.sh"] == {
+    assert facts.snapshot.paths["/opt/hx/s s/rollback.sh"] == {
         "type": "file",
         "user": "root",
         "group": "root",
@@ -366,10 +342,10 @@ def test_snapshot_covers_every_entry_of_the_globbed_directories():
 
 
 def test_a_changed_path_is_forgotten_so_later_operations_ask_the_host():
-    facts = {"paths": {"/c.yaml": {"type": "file"}, "/d": {"type": None}}}
+    facts = hxfacts.Snapshot(paths={"/c.yaml": {"type": "file"}, "/d": {"type": None}})
     ops.forget(facts, "/c.yaml")
     ops.forget(facts, "/never-covered")
     assert ops.snapshot_of(facts, "/c.yaml") is None and ops.snapshot_of(facts, "/d") == {"type": None}
-    ops.forget({}, "/x")  # no snapshot at all (a task file run on its own)
+    ops.forget(None, "/x")  # no snapshot at all
     ops.forget(facts, "/d", executing=False)  # planning: the host has not changed yet
     assert ops.snapshot_of(facts, "/d") == {"type": None}
