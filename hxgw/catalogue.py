@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from hxgw import capabilities
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
 MODES = ("chat", "embedding")
@@ -73,6 +75,8 @@ class Model:
     dims: int | None
     timeout: float
     description: str = ""
+    capabilities: tuple[str, ...] | None = None  # tools, thinking, vision; None: not declared
+    context_length: int | None = None
 
     @property
     def litellm_model(self) -> str:
@@ -100,6 +104,8 @@ class Deployment:
     timeout: float
     backend: str
     description: str = ""
+    model_info: tuple[tuple[str, Any], ...] = ()  # LiteLLM model_info flags (hxgw.capabilities)
+    drop_params: tuple[str, ...] = ()  # additional_drop_params: what the group's members answer alike
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class Catalogue:
     def deployments(self) -> list[Deployment]:
         """LiteLLM deployments: one per model, then one per group member under the group name."""
 
-        def deploy(model_name: str, model: Model) -> Deployment:
+        def deploy(model_name: str, model: Model, drop: Sequence[str] = ()) -> Deployment:
             return Deployment(
                 model_name=model_name,
                 litellm_model=model.litellm_model,
@@ -154,11 +160,15 @@ class Catalogue:
                 timeout=model.timeout,
                 backend=model.backend,
                 description=model.description,
+                model_info=tuple(capabilities.model_info(vars(model)).items()),
+                drop_params=tuple(drop),
             )
 
         result = [deploy(m.name, m) for m in self.models]
         for group in self.groups:
-            result.extend(deploy(group.name, self.model(member)) for member in group.members)
+            members = [self.model(member) for member in group.members]
+            drop = capabilities.group_dropped_params([vars(m) for m in members])
+            result.extend(deploy(group.name, m, drop) for m in members)
         return result
 
 
@@ -206,7 +216,10 @@ def one_of(names: Sequence[str]) -> str:
 _KEYS = {
     # kind: (required keys, optional keys)
     "backend": (("name", "url"), ()),
-    "model": (("name", "backend", "model", "mode"), ("dims", "timeout", "description")),
+    "model": (
+        ("name", "backend", "model", "mode"),
+        ("dims", "timeout", "description", "capabilities", "context_length"),
+    ),
     "group": (("name", "members"), ()),
 }
 _SECTION_OF = {"backend": "backends", "model": "models", "group": "model_groups"}
@@ -492,6 +505,8 @@ def _parse_model_fields(
     description = entry.get("description")
     if description is not None:
         _check_description(label, description, problems)
+    for problem in capabilities.model_problems(label, entry):
+        problems.add(problem)
 
     if len(problems.lines) > before or not all(k in entry for k in _KEYS["model"][0]):
         return None
@@ -502,6 +517,8 @@ def _parse_model_fields(
         "dims": dims if mode == "embedding" else None,
         "timeout": float(timeout) if timeout is not None else DEFAULT_TIMEOUT[mode],
         "description": description or "",
+        "capabilities": capabilities.declared(entry),
+        "context_length": entry.get("context_length"),
     }
 
 
