@@ -32,23 +32,62 @@ models = [
     },
     {"name": "emb-perf", "backend": "orc", "model": "nomic-embed-text", "mode": "embedding", "dims": 768},
     {"name": "emb-light", "backend": "orc", "model": "all-minilm", "mode": "embedding", "dims": 384},
+    # Chat models declare what Ollama's library lists for them (ollama.com/library/<model>; `ollama
+    # show <model>` prints the same) beside plain chat: "tools", "thinking", "vision", and their
+    # context length. The deploy renders them as LiteLLM model_info flags (hxgw/capabilities.py).
     # Chat (llm-01)
-    {"name": "llm01-llama3.2-3b", "backend": "llm-01", "model": "llama3.2:3b", "mode": "chat"},
-    {"name": "llm01-qwen3-1.7b", "backend": "llm-01", "model": "qwen3:1.7b", "mode": "chat"},
+    {
+        "name": "llm01-llama3.2-3b",
+        "backend": "llm-01",
+        "model": "llama3.2:3b",
+        "mode": "chat",
+        "capabilities": ["tools"],
+        "context_length": 131072,
+    },
+    {
+        "name": "llm01-qwen3-1.7b",
+        "backend": "llm-01",
+        "model": "qwen3:1.7b",
+        "mode": "chat",
+        "capabilities": ["tools", "thinking"],
+        "context_length": 40960,
+    },
     {
         "name": "llm01-mistral-small3.2",
         "backend": "llm-01",
         "model": "mistral-small3.2:latest",
         "mode": "chat",
         "timeout": 300,
+        "capabilities": ["tools", "vision"],
+        "context_length": 131072,
     },
-    # Chat (llm-02)
-    {"name": "llm02-phi3", "backend": "llm-02", "model": "phi3:latest", "mode": "chat"},
-    {"name": "llm02-gemma2-2b", "backend": "llm-02", "model": "gemma2:2b", "mode": "chat"},
+    # Chat (llm-02): neither model was trained for tool use, so Ollama answers 400 to a request
+    # with tools for them ("... does not support tools").
+    {
+        "name": "llm02-phi3",
+        "backend": "llm-02",
+        "model": "phi3:latest",
+        "mode": "chat",
+        "capabilities": [],
+        "context_length": 4096,
+    },
+    {
+        "name": "llm02-gemma2-2b",
+        "backend": "llm-02",
+        "model": "gemma2:2b",
+        "mode": "chat",
+        "capabilities": [],
+        "context_length": 8192,
+    },
 ]
 
 # A group is one model name load-balanced over its members (in LiteLLM: model_list entries that
 # share a model_name). The seed's `router_settings.model_group` does not exist in LiteLLM.
+# hx-chat is plain chat: only llm01-llama3.2-3b of its members has tools, and LiteLLM neither
+# routes by capability nor retries a 400 on another member, so a tools request would fail on 2
+# of 3 members at random. The deploy drops `tools` on every member of such a group: hx-chat
+# answers every request in plain text. Tool-calling clients use hx-chat-fast (qwen3, which also
+# thinks), hx-chat-premium (mistral-small3.2) or llm01-llama3.2-3b, whose members all have tools.
 model_groups = [
     {"name": "hx-chat", "members": ["llm01-llama3.2-3b", "llm02-phi3", "llm02-gemma2-2b"]},
     {"name": "hx-chat-fast", "members": ["llm01-qwen3-1.7b"]},

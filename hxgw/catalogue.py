@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from hxgw import capabilities
 from hxgw.catalogue_entries import (  # noqa: F401 - the public names of the catalogue
     CAPABILITIES,
     DEFAULT_TIMEOUT,
@@ -45,8 +46,10 @@ class Deployment:
     timeout: float
     backend: str
     description: str = ""
-    capabilities: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] | None = None  # None: not declared
     context_length: int | None = None
+    model_info: tuple[tuple[str, Any], ...] = ()  # LiteLLM model_info flags (hxgw.capabilities)
+    drop_params: tuple[str, ...] = ()  # additional_drop_params: what the group's members answer alike
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Catalogue:
     def deployments(self) -> list[Deployment]:
         """LiteLLM deployments: one per model, then one per group member under the group name."""
 
-        def deploy(model_name: str, model: Model) -> Deployment:
+        def deploy(model_name: str, model: Model, drop: Sequence[str] = ()) -> Deployment:
             return Deployment(
                 model_name=model_name,
                 litellm_model=model.litellm_model,
@@ -95,11 +98,15 @@ class Catalogue:
                 description=model.description,
                 capabilities=model.capabilities,
                 context_length=model.context_length,
+                model_info=tuple(capabilities.model_info(vars(model)).items()),
+                drop_params=tuple(drop),
             )
 
         result = [deploy(m.name, m) for m in self.models]
         for group in self.groups:
-            result.extend(deploy(group.name, self.model(member)) for member in group.members)
+            members = [self.model(member) for member in group.members]
+            drop = capabilities.group_dropped_params([vars(m) for m in members])
+            result.extend(deploy(group.name, m, drop) for m in members)
         return result
 
 

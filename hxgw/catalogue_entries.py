@@ -148,9 +148,10 @@ class Model:
             "", wrong_type=f"description must be text, got {{got}}; {escape(_DESCRIPTION_FIX)}"
         ),
     )
-    capabilities: tuple[Literal["tools", "thinking", "vision"], ...] = Field(
-        (),
-        description="What the model can do beyond plain chat: 'tools', 'thinking', 'vision'.",
+    capabilities: tuple[Literal["tools", "thinking", "vision"], ...] | None = Field(
+        None,
+        description="What the model can do beyond plain chat: 'tools', 'thinking', 'vision' "
+        "([] for plain chat; left out: not declared, so groups cannot be checked for it).",
         json_schema_extra=messages(
             "",
             wrong_type='capabilities must be a list, got {got}; write e.g. "capabilities": ["tools"]',
@@ -175,7 +176,7 @@ class Model:
     @classmethod
     def _none_is_unset(cls, value, info):
         # Written out as None in group data, these optional fields mean "not given", as dims does.
-        return {"description": "", "capabilities": ()}[info.field_name] if value is None else value
+        return {"description": "", "capabilities": None}[info.field_name] if value is None else value
 
     @field_validator("description")
     @classmethod
@@ -195,6 +196,13 @@ class Model:
             raise problem(
                 'is an embedding model without dims; add "dims": <vector size>, e.g. 768 for nomic-embed-text'
             )
+        if self.capabilities and self.mode == "embedding":
+            raise problem(
+                f"is an embedding model with capabilities {list(self.capabilities)}; remove capabilities "
+                "(tools, thinking and vision are for chat models)"
+            )
+        if self.capabilities and len(set(self.capabilities)) != len(self.capabilities):
+            raise problem("lists a capability twice; list each once")
         if self.timeout is None:
             object.__setattr__(self, "timeout", DEFAULT_TIMEOUT[self.mode])  # frozen: set once, here
         else:

@@ -30,6 +30,15 @@ from typing import Any
 
 import httpx
 
+from hxgw.capability_checks import (
+    THINKING_MAX_TOKENS,
+    TOOL,
+    TOOL_PROMPT,
+    judge_plain_answer,
+    judge_tool_call,
+    thinks,
+    tools_plan,
+)
 from hxgw.catalogue import Catalogue, Model
 
 PROMPT = "Return exactly the text: HX-OK"
@@ -569,9 +578,31 @@ class Validator:
             "temperature": 0,
             "max_tokens": MAX_TOKENS,
         }
+        if thinks(members_of(self.catalogue, name)):
+            body.update(reasoning_effort="none", max_tokens=THINKING_MAX_TOKENS)
         if stream:
             body["stream"] = True
         return body
+
+    def check_tools(self, name: str, timeout: float) -> None:
+        """A tools request: tools-capable models answer with a tool call; a group whose members
+        differ answers in plain text on every member (one request per member: any refusal shows)."""
+        models = members_of(self.catalogue, name)
+        plan = tools_plan(models)
+        if plan is None:
+            return
+        body = {**self._chat_body(name), "tools": [TOOL], "max_tokens": THINKING_MAX_TOKENS}
+        body["messages"] = [{"role": "user", "content": TOOL_PROMPT}]
+        for _ in range(1 if plan == "call" else len(models)):
+            answer = self._call("POST", "/v1/chat/completions", key=self._key, timeout=timeout, body=body)
+            if answer.status is None or not 200 <= answer.status < 300:
+                self._record(name, "tools", False, self._failed_answer("tools request", answer), answer)
+                return
+            ok, detail = (judge_tool_call if plan == "call" else judge_plain_answer)(answer.json())
+            if not ok:
+                self._record(name, "tools", False, detail + self._served_by(answer), answer)
+                return
+        self._record(name, "tools", True, detail + self._served_by(answer), answer)
 
     def check_chat(self, name: str, timeout: float) -> None:
         answer = self._call(
@@ -634,6 +665,7 @@ class Validator:
                 for name in self.catalogue.model_names():
                     if self._mode(name) == "chat":
                         self.check_chat(name, self._timeout(name))
+                        self.check_tools(name, self._timeout(name))
                 streamed = self.stream_model()
                 if streamed:
                     self.check_stream(streamed, self._timeout(streamed))

@@ -1,178 +1,79 @@
 """Fake Ollama server for testing the LiteLLM proxy without GPUs (Python 3.11 stdlib only).
 
-It speaks the subset of the real Ollama HTTP API that LiteLLM uses: /api/chat, /api/generate
-(both stream NDJSON unless "stream": false, as Ollama does), /api/embed, /api/embeddings,
-/api/tags, /api/show, /api/ps, /api/version, and GET/HEAD /.
+It speaks the part of Ollama's HTTP API that LiteLLM and clients use, as strictly as Ollama
+0.12.10 (testbed/README.md tabulates each behaviour with the Ollama source it follows):
+/api/chat and /api/generate (NDJSON streams unless "stream": false), /api/embed (with
+`dimensions`), /api/embeddings, /api/tags, /api/show, /api/ps, /api/version, GET/HEAD /.
 
     python3 testbed/fake_ollama.py --host 198.18.0.29 --port 11434 --name llm-01 \
-        --models llama3.2:3b,qwen3:1.7b,mistral-small3.2:latest,mxbai-embed-large
-Prints "fake-ollama NAME listening on http://HOST:PORT" on stdout once bound (--port 0
-picks a free port). Other flags: --latency-ms, --error-rate, --wrong-models a,b, --quiet.
+        --models llama3.2:3b=tools,qwen3:1.7b=tools+thinking,mxbai-embed-large
+A model is NAME (completion only), NAME=tools+thinking+vision, or NAME=embed[:DIM]
+(mxbai-embed-large, nomic-embed-text and all-minilm are embedding models by name). Prints
+"fake-ollama NAME listening on http://HOST:PORT" once bound (--port 0 picks a free port).
 
-Answers are deterministic. If the last user message (or the prompt) contains
-"Return exactly the text: X", the answer is X (rest of that line, stripped); otherwise it is
-"[<model>@<name>] echo: <first 60 chars of input>", so load-balancing tests can see which
-backend answered. options.num_predict > 0 truncates the answer to num_predict*4 characters
-(done_reason "length"). Models whose name starts with "qwen3" also return message.thinking
-in chat unless the request says "think": false. Embeddings are sha256-derived, L2-normalised
-and stable per (model, text): mxbai-embed-large 1024, nomic-embed-text 768, all-minilm 384
-dimensions (recognised as embedding models automatically); "--models name=embed:DIM" declares
-another; an embed request to a chat model returns 4096-dim vectors, as real Ollama also answers.
+Answers are deterministic: "Return exactly the text: X" in the last user message (or the prompt)
+answers X, anything else "[<model>@<name>] echo: <first 60 chars>". Thinking models think about
+60 tokens first, which count against num_predict and in eval_count; --version picks where the
+thinking goes (0.12.4+: message.thinking by default; older: inline <think> in content).
+With `tools`, a tools-capable model calls the first tool (arguments from its schema); others
+answer 400 "<full name> does not support tools". `stop`, `format`, option types, keep_alive,
+per-model parallelism and the queue behave as in Ollama (ollama_contract.py, ollama_load.py).
 
-Model names follow Ollama's tag rule: "phi3" and "phi3:latest" are the same model.
-
-Fault knobs (CLI flags at start, or at run time via POST /_fault, which real Ollama lacks):
-  latency_ms    sleep this long before answering chat/generate/embed/embeddings (not tags,
-                show, version or /, so health probes stay fast).
-  error_rate    fraction (0..1) of those model requests answered 500 {"error":"injected fault"}.
-                Deterministic, not random: request n (counted from the last knob change) fails
-                iff floor(n*rate) > floor((n-1)*rate), e.g. 0.5 fails every 2nd, 1.0 all.
-  wrong_models  list of models that answer "WRONG-ANSWER" in chat and generate.
-  reset         true: back to no faults (applied before the other keys of the same body).
-POST /_fault changes only the keys given and answers the resulting knobs, 400 on a bad
-key or value. GET /_fault returns the knobs; GET /_stats returns request counts per path, model and status
-(admin paths are not counted); DELETE /_stats zeroes them.
-
-SIGTERM exits 0 at once. One log line per request goes to stderr (flushed) unless --quiet.
+Knobs (CLI flags at start, or at run time via POST /_fault, which real Ollama lacks):
+  latency_ms, error_rate (request n fails 500 iff floor(n*rate) > floor((n-1)*rate), counted
+  from the last change), wrong_models (answer "WRONG-ANSWER"), stream_error_after (N: a stream
+  sends N chunks then an {"error"} line, as Ollama reports a failure mid-stream; -1 off),
+  no_usage (the done chunk carries no counts); and Ollama's own settings num_parallel (1),
+  max_queue (512), keep_alive_s (300), load_ms (cold-load time, 0). reset: faults off, settings
+  back to the start values. GET /_fault shows them; GET /_stats counts requests per path, model
+  and status, with the scheduler's running and waiting requests; DELETE /_stats zeroes counts.
+SIGTERM exits 0 at once. One log line per request goes to stderr unless --quiet.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
-import re
 import signal
 import socketserver
-import struct
 import sys
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-OLLAMA_VERSION = "0.9.0"
-MODIFIED_AT = "2025-06-01T12:00:00.000000000Z"
-# base name -> (dimensions, family, parameter size) of the well-known embedding models
-KNOWN_EMBED = {
-    "mxbai-embed-large": (1024, "bert", "335M"),
-    "nomic-embed-text": (768, "nomic-bert", "137M"),
-    "all-minilm": (384, "bert", "23M"),
-}
-CHAT_EMBED_DIM = 4096
-NO_FAULTS = {"latency_ms": 0, "error_rate": 0.0, "wrong_models": []}
-FAULT_CHECKS = {
-    "latency_ms": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
-    "error_rate": (lambda v: type(v) in (int, float) and 0 <= v <= 1, "a number in 0..1"),
-    "wrong_models": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                     "a list of model names"),
-}  # fmt: skip
-EXACT_RE = re.compile(r"Return exactly the text:[ \t]*([^\r\n]*)")
-
-
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def norm(name: str) -> str:
-    """Ollama's tag rule: a name without a tag means ':latest' (a registry port is no tag)."""
-    name = name.strip()
-    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
-
-
-def make_model(spec: str) -> dict:
-    """'name' or 'name=embed[:DIM]' -> the record behind tags, show and the endpoints."""
-    name, _, kind = spec.partition("=")
-    name = norm(name)
-    base = name.rsplit(":", 1)[0].rsplit("/", 1)[-1]
-    known = KNOWN_EMBED.get(base)
-    dim = known[0] if known else 0
-    if kind.startswith("embed"):
-        dim = int(kind.partition(":")[2] or dim or 768)
-    hit = re.search(r"(\d+(?:\.\d+)?)([bm])\b", name.lower())  # "3b" in "llama3.2:3b"
-    psize = known[2] if known else (hit.group(1) + hit.group(2).upper() if hit else "7B")
-    params = int(float(psize[:-1]) * (1e9 if psize.endswith("B") else 1e6))
-    family = known[1] if known else (re.match(r"[a-z]*", base).group() or "llama")
-    details = {"parent_model": "", "format": "gguf", "family": family, "families": [family],
-               "parameter_size": psize, "quantization_level": "F16" if dim else "Q4_K_M"}  # fmt: skip
-    size = int(params * (2 if dim else 0.6))  # F16 is 2 bytes per parameter, Q4_K_M about 0.6
-    return {"name": name, "base": base, "dim": dim, "params": params, "size": size,
-            "digest": hashlib.sha256(name.encode()).hexdigest(), "details": details}  # fmt: skip
-
-
-def vector(model: str, text: str, dim: int) -> list[float]:
-    """sha256 in counter mode -> floats in [-1, 1], L2-normalised; stable per (model, text)."""
-    seed = hashlib.sha256(f"{model}\0{text}".encode()).digest()
-    blocks = (hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(dim // 8 + 1))
-    raw = b"".join(blocks)
-    vals = [u / 2147483647.5 - 1.0 for u in struct.unpack(f">{dim}I", raw[: dim * 4])]
-    length = math.sqrt(sum(v * v for v in vals)) or 1.0
-    return [round(v / length, 7) for v in vals]
-
-
-def text_of(content) -> str:
-    """Message content is a string for Ollama, but tolerate OpenAI-style lists of parts."""
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
-
-
-def chunks(text: str) -> list[str]:
-    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
+import ollama_contract as oc  # noqa: E402
+from ollama_load import Knobs, Scheduler  # noqa: E402
 
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 class State:
-    """Models, fault knobs and counters shared by all handler threads."""
+    """Models, knobs, the scheduler and counters shared by all handler threads."""
 
     def __init__(self, args: argparse.Namespace):
         self.name, self.quiet = args.name, args.quiet
-        self.models = {m["name"]: m for m in map(make_model, filter(None, args.models.split(",")))}
+        self.ollama = oc.Behaviour(args.version)
+        self.models = {m["name"]: m for m in map(oc.make_model, filter(None, args.models.split(",")))}
+        start = {k: getattr(args, k) for k in ("latency_ms", "error_rate", "num_parallel", "max_queue",
+                                               "keep_alive_s", "load_ms", "stream_error_after")}  # fmt: skip
+        start["wrong_models"] = [w for w in args.wrong_models.split(",") if w]
+        self.knobs = Knobs(start)
+        self.sched = Scheduler(self.knobs)
         self.lock = threading.Lock()
         self.stats = {"paths": Counter(), "models": Counter(), "statuses": Counter()}
-        self.faults, self.fault_n = dict(NO_FAULTS), 0
-        wrong = [w for w in args.wrong_models.split(",") if w]
-        self.set_faults({"latency_ms": args.latency_ms, "error_rate": args.error_rate})
-        self.set_faults({"wrong_models": wrong})
-
-    def set_faults(self, req) -> dict:
-        if not isinstance(req, dict) or set(req) - {*NO_FAULTS, "reset"}:
-            raise HTTPError(400, "knobs are latency_ms, error_rate, wrong_models, reset")
-        new = dict(NO_FAULTS) if req.get("reset") else dict(self.faults)
-        for key, (valid, what) in FAULT_CHECKS.items():
-            if key in req:
-                if not valid(req[key]):
-                    raise HTTPError(400, f"{key} must be {what}")
-                new[key] = req[key]
-        new["error_rate"] = float(new["error_rate"])
-        new["wrong_models"] = sorted({norm(x) for x in new["wrong_models"]})
-        with self.lock:
-            self.faults, self.fault_n = new, 0  # restart the error counter: predictable tests
-            return dict(new)
-
-    def should_fail(self) -> bool:
-        with self.lock:
-            self.fault_n += 1
-            n, rate = self.fault_n, self.faults["error_rate"]
-        return math.floor(n * rate + 1e-9) > math.floor((n - 1) * rate + 1e-9)
 
     def count(self, path: str, model: str | None, status: int) -> None:
         with self.lock:
             self.stats["paths"][path] += 1
             self.stats["statuses"][str(status)] += 1
             if model:
-                self.stats["models"][norm(model)] += 1
+                self.stats["models"][oc.norm(model)] += 1
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -203,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(404, b"404 page not found", "text/plain")
             else:
                 route(self)
-        except HTTPError as e:
+        except oc.OllamaError as e:
             self.send_json(e.status, {"error": str(e)})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -241,146 +142,187 @@ class Handler(BaseHTTPRequestHandler):
 
     def json_body(self) -> dict:
         if not self.body:
-            raise HTTPError(400, "missing request body")
+            raise oc.OllamaError(400, "missing request body")
         try:
             body = json.loads(self.body)
         except ValueError as e:
-            raise HTTPError(400, f"invalid JSON: {e}") from None
+            raise oc.OllamaError(400, f"invalid JSON: {e}") from None
         if not isinstance(body, dict):
-            raise HTTPError(400, "request body must be a JSON object")
+            raise oc.OllamaError(400, "request body must be a JSON object")
         return body
 
     def lookup(self, body: dict) -> dict:
         self.model = body.get("model") or body.get("name")
         if not self.model or not isinstance(self.model, str):
-            raise HTTPError(400, "model is required")
-        m = self.st.models.get(norm(self.model))
+            raise oc.OllamaError(400, "model is required")
+        m = self.st.models.get(oc.norm(self.model))
         if m is None:
-            raise HTTPError(404, f"model '{self.model}' not found")
-        return m
+            raise oc.OllamaError(404, f"model '{self.model}' not found")
+        return {**m, "requested": self.model}
 
     def model_request(self) -> tuple[dict, dict]:
-        """Common start of the inference endpoints: parse, then the latency and error knobs."""
+        """Common start of the inference endpoints: parse, the error knob, find the model."""
         body = self.json_body()
         self.model = body.get("model") if isinstance(body.get("model"), str) else None
-        faults = self.st.faults
-        if faults["latency_ms"]:
-            time.sleep(faults["latency_ms"] / 1000)
-        if self.st.should_fail():
-            raise HTTPError(500, "injected fault")
+        if self.st.knobs.should_fail():
+            raise oc.OllamaError(500, "injected fault")
         return body, self.lookup(body)
 
-    def answer(self, m: dict, text: str, body: dict) -> tuple[str, str]:
-        if m["name"] in self.st.faults["wrong_models"]:
+    def scheduled(self, body: dict, m: dict):
+        """server/routes.go scheduleRunner: options checked, then a slot (maybe a cold load)."""
+        oc.check_options(body.get("options"))
+        return self.st.sched.slot(m["name"], body.get("keep_alive"))
+
+    def generated(self, m: dict, text: str, body: dict, mode: str) -> tuple[str, str, str, int]:
+        """(thinking, content, done_reason, eval_count) for one answer."""
+        opts = body.get("options") or {}
+        if m["name"] in self.st.knobs["wrong_models"]:
             ans = "WRONG-ANSWER"
-        elif hit := EXACT_RE.search(text):
-            ans = hit.group(1).strip()
         else:
-            ans = f"[{self.model}@{self.st.name}] echo: {' '.join(text.split())[:60]}"
-        limit = int((body.get("options") or {}).get("num_predict") or 0) * 4
-        return (ans[:limit], "length") if 0 < limit < len(ans) else (ans, "stop")
+            echo = f"[{self.model}@{self.st.name}] echo: {' '.join(text.split())[:60]}"
+            ans = oc.exact_answer(text) or echo
+        content = oc.formatted(ans, body.get("format"))
+        thinking = oc.THINKING if mode == "field" else ""
+        if mode == "inline":
+            content = f"<think>\n{oc.THINKING}\n</think>\n\n{content}"
+        content, stopped = oc.apply_stop(content, opts.get("stop"))
+        thinking, content, reason, n = oc.budget(thinking, content, opts.get("num_predict"))
+        return thinking, content, "stop" if stopped else reason, n
 
-    def completion(self, body: dict, chat: bool, ans: str, reason: str, plen: int, think: str):
-        def part(content: str, thinking: str = "") -> dict:
+    def completion(self, body: dict, chat: bool, gen: tuple, plen: int, load_ns: int, calls=None):
+        thinking, content, reason, n = gen
+
+        def part(text: str, think: str = "", tools=None) -> dict:
             if not chat:
-                return {"response": content}
-            msg = {"role": "assistant", "content": content}
-            return {"message": {**msg, "thinking": thinking} if thinking else msg}
+                return {"response": text, **({"thinking": think} if think else {})}
+            msg = {"role": "assistant", "content": text}
+            return {"message": {**msg, **({"thinking": think} if think else {}),
+                                **({"tool_calls": tools} if tools else {})}}  # fmt: skip
 
-        n = tokens(ans)  # fake timings: 0.1 ms per prompt token, 10 ms per generated token
-        counts = {"total_duration": 1_000_000 + plen * 100_000 + n * 10_000_000,
-                  "load_duration": 1_000_000, "prompt_eval_count": plen,
+        counts = {"total_duration": load_ns + plen * 100_000 + n * 10_000_000,
+                  "load_duration": load_ns, "prompt_eval_count": plen,
                   "prompt_eval_duration": plen * 100_000, "eval_count": n,
                   "eval_duration": n * 10_000_000}  # fmt: skip
+        if self.st.knobs["no_usage"]:
+            counts = {"total_duration": counts["total_duration"], "load_duration": load_ns}
         final = {"done": True, "done_reason": reason, **counts}
+        head = {"model": self.model, "created_at": now()}
+        fail_after = self.st.knobs["stream_error_after"]
         if body.get("stream", True) is False:  # Ollama streams unless told not to
-            self.send_json(200, {"model": self.model, "created_at": now(), **part(ans, think), **final})
+            if fail_after >= 0:
+                raise oc.OllamaError(500, oc.MID_STREAM_ERROR)
+            self.send_json(200, {**head, **part(content, thinking, calls), **final})
             return
+        parts = [part("", t) for t in oc.chunks(thinking)] + [part(c) for c in oc.chunks(content)]
+        parts += [part("", tools=calls)] if calls else []
+        if fail_after == 0:
+            raise oc.OllamaError(500, oc.MID_STREAM_ERROR)  # routes.go streamResponse: nothing written yet
         self.status = 200
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        parts = [part("", t) for t in chunks(think)] + [part(c) for c in chunks(ans)]
-        for p in parts:
+        for i, p in enumerate(parts):
+            if i == fail_after:
+                self.write_line({"error": oc.MID_STREAM_ERROR})  # HTTP 200 already sent
+                break
             self.write_line({"model": self.model, "created_at": now(), **p, "done": False})
-        self.write_line({"model": self.model, "created_at": now(), **part(""), **final})
+        else:
+            self.write_line({"model": self.model, "created_at": now(), **part(""), **final})
         self.wfile.write(b"0\r\n\r\n")
+
+    def pace(self) -> None:
+        if self.st.knobs["latency_ms"]:  # time spent generating, holding the model's slot
+            time.sleep(self.st.knobs["latency_ms"] / 1000)
 
     # --- routes -----------------------------------------------------------------------------
     def api_chat(self) -> None:
         body, m = self.model_request()
         if m["dim"]:
-            raise HTTPError(400, f'"{self.model}" does not support chat')
+            raise oc.OllamaError(400, f'"{self.model}" does not support chat')
+        tools = body.get("tools") or []
+        if tools and "tools" not in m["caps"]:  # routes.go ChatHandler -> CheckCapabilities
+            raise oc.OllamaError(400, f"{oc.full_name(m['name'])} does not support tools")
+        mode = self.st.ollama.thinking_mode(body.get("think"), m)
+        oc.check_format(body.get("format"))
         msgs = [x for x in body.get("messages") or [] if isinstance(x, dict)]
-        users = [text_of(x.get("content")) for x in msgs if x.get("role") == "user"]
-        ans, reason = self.answer(m, users[-1] if users else "", body)
-        think = ""
-        if m["base"].startswith("qwen3") and body.get("think") is not False:
-            think = "The user wants a short, direct reply. I will answer without extra words."
-        plen = sum(tokens(text_of(x.get("content"))) for x in msgs)
-        self.completion(body, True, ans, reason, plen, think)
+        with self.scheduled(body, m) as load_ns:
+            if not msgs:  # routes.go: no messages only loads the model
+                msg = {"role": "assistant", "content": ""}
+                self.send_json(200, {"model": self.model, "created_at": now(), "message": msg,
+                                     "done": True, "done_reason": "load"})  # fmt: skip
+                return
+            self.pace()
+            users = [oc.text_of(x.get("content")) for x in msgs if x.get("role") == "user"]
+            last = users[-1] if users else ""
+            gen = self.generated(m, last, body, mode)
+            calls = None
+            if tools and msgs[-1].get("role") == "user":  # the model calls a tool instead of answering
+                calls = oc.tool_calls(tools, last, self.st.ollama.tool_call_ids, oc.tool_call_id)
+                gen = (gen[0], "", "stop", oc.tokens(gen[0]) + oc.tokens(json.dumps(calls)))
+            plen = sum(oc.tokens(oc.text_of(x.get("content"))) or 1 for x in msgs)
+            self.completion(body, True, gen, plen, load_ns, calls)
 
     def api_generate(self) -> None:
         body, m = self.model_request()
         if m["dim"]:
-            raise HTTPError(400, f'"{self.model}" does not support generate')
+            raise oc.OllamaError(400, f'"{self.model}" does not support generate')
+        mode = self.st.ollama.thinking_mode(body.get("think"), m)
+        oc.check_format(body.get("format"))
         prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-        ans, reason = self.answer(m, prompt, body)
-        self.completion(body, False, ans, reason, tokens(prompt), "")
+        with self.scheduled(body, m) as load_ns:
+            self.pace()
+            gen = self.generated(m, prompt, body, mode)
+            self.completion(body, False, gen, oc.tokens(prompt) or 1, load_ns)
 
     def api_embed(self) -> None:
         body, m = self.model_request()
         inp = body.get("input", [])
         texts = [inp] if isinstance(inp, str) else inp
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise HTTPError(400, "invalid input type")
-        dim = m["dim"] or CHAT_EMBED_DIM
-        vecs = [vector(m["name"], t, dim) for t in texts]
-        count = sum(tokens(t) for t in texts)
-        self.send_json(200, {"model": self.model, "embeddings": vecs, "load_duration": 1_000_000,
-                             "total_duration": 1_000_000 + count * 100_000,
-                             "prompt_eval_count": count})  # fmt: skip
+            raise oc.OllamaError(400, "invalid input type")
+        dims = body.get("dimensions", 0)
+        if type(dims) is not int:
+            raise oc.OllamaError(400, "json: cannot unmarshal dimensions into Go struct field of type int")
+        with self.scheduled(body, m) as load_ns:
+            self.pace()
+            vecs = [oc.vector(m["name"], t, m["dim"] or oc.CHAT_EMBED_DIM) for t in texts]
+            if 0 < dims < len(vecs[0] if vecs else []):  # routes.go EmbedHandler: truncate, renormalise
+                vecs = [oc.normalise(v[:dims]) for v in vecs]
+            count = sum(oc.tokens(t) or 1 for t in texts)
+            self.send_json(200, {"model": self.model, "embeddings": vecs, "load_duration": load_ns,
+                                 "total_duration": load_ns + count * 100_000,
+                                 "prompt_eval_count": count})  # fmt: skip
 
     def api_embeddings(self) -> None:  # legacy single-prompt endpoint
         body, m = self.model_request()
         prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-        vec = vector(m["name"], prompt, m["dim"] or CHAT_EMBED_DIM) if prompt else []
+        with self.scheduled(body, m):
+            self.pace()
+            vec = oc.vector(m["name"], prompt, m["dim"] or oc.CHAT_EMBED_DIM) if prompt else []
         self.send_json(200, {"embedding": vec})
 
     def api_tags(self) -> None:
-        models = [
-            {"name": m["name"], "model": m["name"], "modified_at": MODIFIED_AT, "size": m["size"],
-             "digest": m["digest"], "details": m["details"]}
-            for m in self.st.models.values()
-        ]  # fmt: skip
+        self.send_json(200, {"models": [oc.summary(m) for m in self.st.models.values()]})
+
+    def api_ps(self) -> None:
+        loaded = self.st.sched.loaded()
+        models = []
+        for name, left in loaded.items():
+            m = self.st.models[name]
+            expires = "2318-01-01T00:00:00Z" if left == float("inf") else datetime.fromtimestamp(
+                time.time() + left, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # fmt: skip
+            models.append({**oc.summary(m), "expires_at": expires, "size_vram": m["size"]})
         self.send_json(200, {"models": models})
 
     def api_show(self) -> None:
-        m = self.lookup(self.json_body())
-        fam, dim = m["details"]["family"], m["dim"]
-        caps = ["embedding"] if dim else ["completion"]
-        if m["base"].startswith("qwen3"):
-            caps.append("thinking")
-        info = {
-            "general.architecture": fam,
-            "general.basename": m["base"],
-            "general.parameter_count": m["params"],
-            f"{fam}.context_length": 512 if dim else 8192,  # LiteLLM reads *.context_length
-            f"{fam}.embedding_length": dim or CHAT_EMBED_DIM,
-        }
-        modelfile = f"# Modelfile generated by fake_ollama\nFROM {m['name']}\n"
-        params = "" if dim else "temperature 0.7\nnum_ctx 8192"
-        self.send_json(200, {"license": "", "modelfile": modelfile, "parameters": params,
-                             "template": "{{ .Prompt }}", "details": m["details"],
-                             "model_info": info, "capabilities": caps,
-                             "modified_at": MODIFIED_AT})  # fmt: skip
+        self.send_json(200, oc.show(self.lookup(self.json_body()), self.st.ollama.think_field))
 
     def admin_fault(self) -> None:
         if self.command == "POST":
-            self.send_json(200, self.st.set_faults(self.json_body()))
+            self.send_json(200, self.st.knobs.update(self.json_body()))
         else:
-            self.send_json(200, dict(self.st.faults))
+            self.send_json(200, self.st.knobs.snapshot())
 
     def admin_stats(self) -> None:
         with self.st.lock:
@@ -388,13 +330,14 @@ class Handler(BaseHTTPRequestHandler):
                 for c in self.st.stats.values():
                     c.clear()
             s = {k: dict(v) for k, v in self.st.stats.items()}
-        self.send_json(200, {"name": self.st.name, "total": sum(s["paths"].values()), **s})
+        total = sum(s["paths"].values())
+        self.send_json(200, {"name": self.st.name, "total": total, **s, **self.st.sched.snapshot()})
 
 
 ROUTES = {
     ("GET", "/"): lambda h: h.send(200, b"Ollama is running", "text/plain"),
-    ("GET", "/api/version"): lambda h: h.send_json(200, {"version": OLLAMA_VERSION}),
-    ("GET", "/api/ps"): lambda h: h.send_json(200, {"models": []}),
+    ("GET", "/api/version"): lambda h: h.send_json(200, {"version": h.st.ollama.version}),
+    ("GET", "/api/ps"): Handler.api_ps,
     ("GET", "/api/tags"): Handler.api_tags,
     ("POST", "/api/show"): Handler.api_show,
     ("POST", "/api/chat"): Handler.api_chat,
@@ -410,6 +353,9 @@ ROUTES = {
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog of 5 overflowed under 16 concurrent keep-alive clients
+    # (connections reset: httpx.ReadError); Go's net/http listens with the kernel's somaxconn.
+    request_queue_size = 1024
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can stall for
@@ -423,17 +369,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=11434, help="0 picks a free port (printed)")
     p.add_argument("--name", default="fake-ollama", help="backend name, shown in logs/answers")
-    p.add_argument("--models", default="llama3.2:3b", help="comma list; NAME or NAME=embed:DIM")
+    p.add_argument("--models", default="llama3.2:3b=tools", help="comma list, see the docstring")
+    p.add_argument("--version", default=oc.DEFAULT_VERSION, help="the Ollama release imitated")
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--wrong-models", default="", help="comma list of models answering wrong")
+    p.add_argument("--stream-error-after", type=int, default=-1)
+    p.add_argument("--num-parallel", type=int, default=1, help="OLLAMA_NUM_PARALLEL")
+    p.add_argument("--max-queue", type=int, default=512, help="OLLAMA_MAX_QUEUE")
+    p.add_argument("--keep-alive-s", type=float, default=300.0, help="OLLAMA_KEEP_ALIVE in seconds")
+    p.add_argument("--load-ms", type=int, default=0, help="cold-load time of a model")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines")
     args = p.parse_args(argv)
     # The test harness kills and restarts backends: exit at once and with status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         Handler.st = State(args)
-    except HTTPError as e:
+    except (oc.OllamaError, ValueError) as e:
         p.error(str(e))
     server = Server((args.host, args.port), Handler)
     host, port = server.server_address[:2]

@@ -39,11 +39,22 @@ OLLAMA_PORT = 11434
 FAKE_OLLAMA = Path(__file__).with_name("fake_ollama.py")
 
 # The production fleet's hosts, mirrored by last octet (192.168.10.X -> 198.18.N.X).
+# Each model with its capabilities beside completion, per Ollama's model library (fake_ollama.py
+# answers 400 "... does not support tools" for the others, as Ollama does).
 BACKENDS = {
-    "llm-01": (29, ["llama3.2:3b", "qwen3:1.7b", "mistral-small3.2:latest"]),
-    "llm-02": (28, ["phi3:latest", "gemma2:2b", "cogito:32b", "deepcoder:14b", "dolphin3:8b"]),
+    "llm-01": (
+        29,
+        ["llama3.2:3b=tools", "qwen3:1.7b=tools+thinking", "mistral-small3.2:latest=tools+vision"],
+    ),
+    "llm-02": (28, ["phi3:latest", "gemma2:2b", "cogito:32b=tools", "deepcoder:14b", "dolphin3:8b"]),
     "orc": (31, ["mxbai-embed-large", "nomic-embed-text", "all-minilm"]),
 }
+# Per-backend Ollama settings as fake_ollama.py flags without the dashes (version, num_parallel,
+# max_queue, keep_alive_s, load_ms, ...). Empty means Ollama's defaults (0.12.10 behaviour,
+# OLLAMA_NUM_PARALLEL 1, OLLAMA_MAX_QUEUE 512, keep_alive 5m). HX_BACKEND_KNOBS (JSON, e.g.
+# '{"llm-01": {"version": "0.9.0"}}') overrides them for one `up`; POST /_fault changes the
+# run-time ones on a running backend.
+BACKEND_KNOBS: dict[str, dict] = {name: {} for name in BACKENDS}
 FIRST_GATEWAY_OCTET = 39
 LOADBALANCER = ("hx-lb", 10)
 
@@ -59,6 +70,7 @@ class Machine:
     octet: int
     pid: int | None = None
     models: list[str] = field(default_factory=list)
+    knobs: dict = field(default_factory=dict)  # backends: fake_ollama.py settings
 
     @property
     def address(self) -> str:
@@ -277,6 +289,7 @@ def start_backend(machine: Machine) -> None:
                 machine.name,
                 "--models",
                 ",".join(machine.models),
+                *knob_flags(machine.knobs),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -284,6 +297,19 @@ def start_backend(machine: Machine) -> None:
             start_new_session=True,
         )
     machine.pid = proc.pid
+
+
+def knob_flags(knobs: dict) -> list[str]:
+    """{"num_parallel": 2} -> ["--num-parallel", "2"] for fake_ollama.py."""
+    return [arg for key, value in knobs.items() for arg in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def backend_knobs() -> dict[str, dict]:
+    extra = json.loads(os.environ.get("HX_BACKEND_KNOBS") or "{}")
+    unknown = set(extra) - set(BACKENDS)
+    if unknown:
+        raise FleetError(f"HX_BACKEND_KNOBS names unknown backends {sorted(unknown)}; use {sorted(BACKENDS)}")
+    return {name: {**BACKEND_KNOBS.get(name, {}), **extra.get(name, {})} for name in BACKENDS}
 
 
 def ssh_command(machine: Machine, command: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
@@ -356,8 +382,10 @@ def wait_ready(machine: Machine, timeout: float = 60.0) -> None:
 def plan(gateways: int, loadbalancer: bool) -> list[Machine]:
     if not 1 <= gateways <= 20:
         raise FleetError(f"--gateways {gateways} is out of range: use 1..20")
+    knobs = backend_knobs()
     machines = [
-        Machine(name, "backend", octet, models=list(models)) for name, (octet, models) in BACKENDS.items()
+        Machine(name, "backend", octet, models=list(models), knobs=knobs[name])
+        for name, (octet, models) in BACKENDS.items()
     ]
     machines += [Machine(gateway_name(i), "gateway", FIRST_GATEWAY_OCTET + i) for i in range(gateways)]
     if loadbalancer:

@@ -2,82 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "testbed" / "fake_ollama.py"
-MODELS = (
-    "llama3.2:3b,qwen3:1.7b,phi3:latest,mxbai-embed-large,nomic-embed-text:latest,"
-    "all-minilm,tiny-embed=embed:16"
-)
-EXACT = "Say hi.\nReturn exactly the text: hello fleet 42\nThanks."
+from tests.unit import fake_ollama_helpers as fo
+from tests.unit.fake_ollama_helpers import EXACT, chat, in_background, start, stats, stream_lines, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(*extra: str, stderr=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, str(SCRIPT), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*cmd, "--name", "t1", "--models", MODELS, *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/api/version", timeout=0.5, trust_env=False).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError(f"fake_ollama did not come up (exit code {proc.poll()})")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    log = tmp_path_factory.mktemp("fake_ollama") / "stderr.log"
-    with log.open("w") as err:
-        proc, url = start(stderr=err)
-    yield url, log
-    proc.terminate()
-    proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with httpx.Client(base_url=server[0], timeout=5, trust_env=False) as c:  # no env proxies
-        yield c
-
-
-@pytest.fixture
-def client(http):
-    yield http
-    http.post("/_fault", json={"reset": True})  # no test leaks faults into the next
-
-
-def chat(client, model="llama3.2:3b", content=EXACT, **extra):
-    body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-    return client.post("/api/chat", json={"stream": False, **body})
-
-
-def stream_lines(client, path, body) -> tuple[httpx.Response, list[dict]]:
-    with client.stream("POST", path, json=body) as r:
-        return r, [json.loads(line) for line in r.iter_lines() if line]
+server, http, client = fo.server, fo.http, fo.client  # the fixtures, by name
 
 
 def test_root_head_version(client):
@@ -88,8 +22,8 @@ def test_root_head_version(client):
     assert head.headers["content-length"] == "17"
     r = client.get("/api/version")
     assert r.headers["content-type"] == "application/json; charset=utf-8"
-    assert r.json() == {"version": "0.9.0"}
-    assert client.get("/api/ps").json() == {"models": []}
+    assert r.json() == {"version": "0.12.10"}  # the release whose behaviour the fake imitates
+    assert isinstance(client.get("/api/ps").json()["models"], list)
     assert client.get("/api/nope").status_code == 404
 
 
@@ -97,7 +31,7 @@ def test_tags_lists_every_model(client):
     models = {m["name"]: m for m in client.get("/api/tags").json()["models"]}
     assert set(models) == {
         "llama3.2:3b", "qwen3:1.7b", "phi3:latest", "mxbai-embed-large:latest",
-        "nomic-embed-text:latest", "all-minilm:latest", "tiny-embed:latest",
+        "nomic-embed-text:latest", "all-minilm:latest", "tiny-embed:latest", "mistral-small3.2:latest",
     }  # fmt: skip
     llama = models["llama3.2:3b"]
     assert llama["model"] == "llama3.2:3b" and llama["size"] > 0 and llama["modified_at"]
@@ -110,15 +44,20 @@ def test_tags_lists_every_model(client):
 
 def test_show_chat_and_embedding_models(client):
     show = client.post("/api/show", json={"name": "llama3.2:3b"}).json()
-    assert show["capabilities"] == ["completion"]
-    assert "FROM llama3.2:3b" in show["modelfile"] and show["template"]
+    assert show["capabilities"] == ["completion", "tools"]
+    assert "FROM llama3.2:3b" in show["modelfile"]
+    assert "tools" in show["template"].lower()  # what LiteLLM reads as supports_function_calling
+    phi3 = client.post("/api/show", json={"name": "phi3"}).json()
+    assert phi3["capabilities"] == ["completion"] and "tools" not in phi3["template"].lower()
+    vision = client.post("/api/show", json={"name": "mistral-small3.2"}).json()
+    assert vision["capabilities"] == ["completion", "tools", "vision"]
     assert show["details"]["quantization_level"] == "Q4_K_M"
     assert show["model_info"]["llama.context_length"] == 8192
     emb = client.post("/api/show", json={"model": "nomic-embed-text"}).json()
     assert emb["capabilities"] == ["embedding"]
     assert emb["model_info"]["nomic-bert.embedding_length"] == 768
     qwen = client.post("/api/show", json={"model": "qwen3:1.7b"}).json()
-    assert qwen["capabilities"] == ["completion", "thinking"]
+    assert qwen["capabilities"] == ["completion", "tools", "thinking"]
 
 
 def test_chat_non_streaming_exact_answer(client):
@@ -262,26 +201,41 @@ def test_fault_error_rate_is_deterministic(client):
     assert client.get("/api/tags").status_code == 200  # probes are never faulted
 
 
-def test_fault_latency_spares_probes(client):
-    client.post("/_fault", json={"latency_ms": 300})
-    t0 = time.monotonic()
-    assert chat(client).status_code == 200
-    assert 0.28 <= time.monotonic() - t0 < 2.0
-    t0 = time.monotonic()
-    assert client.get("/api/version").status_code == 200
+def test_fault_latency_holds_the_model_but_spares_probes(client, http):
+    client.post("/_fault", json={"latency_ms": 3000})
+    thread, out = in_background(chat, http)
+    wait_until(client, lambda s: s["running"] == {"llama3.2:3b": 1}, "the chat running")
+    assert client.get("/api/version").status_code == 200  # answered while the chat still runs
     assert client.get("/api/tags").status_code == 200
-    assert time.monotonic() - t0 < 0.25
+    assert stats(client)["running"] == {"llama3.2:3b": 1}
+    thread.join(timeout=30)
+    assert out[0].status_code == 200 and out[0].json()["message"]["content"] == "hello fleet 42"
+    assert stats(client)["running"] == {}
 
 
 def test_fault_reset_and_validation(client):
     client.post("/_fault", json={"latency_ms": 5, "error_rate": 0.25, "wrong_models": ["phi3"]})
+    client.post("/_fault", json={"stream_error_after": 2, "no_usage": True, "num_parallel": 3})
     assert client.get("/_fault").json() == {
-        "latency_ms": 5, "error_rate": 0.25, "wrong_models": ["phi3:latest"],
+        "latency_ms": 5, "error_rate": 0.25, "wrong_models": ["phi3:latest"], "stream_error_after": 2,
+        "no_usage": True, "num_parallel": 3, "max_queue": 512, "keep_alive_s": 300.0, "load_ms": 0,
     }  # fmt: skip
     reset = client.post("/_fault", json={"reset": True}).json()
-    assert reset == {"latency_ms": 0, "error_rate": 0.0, "wrong_models": []}
+    assert reset == {
+        "latency_ms": 0,
+        "error_rate": 0.0,
+        "wrong_models": [],
+        "stream_error_after": -1,
+        "no_usage": False,
+        "num_parallel": 1,
+        "max_queue": 512,
+        "keep_alive_s": 300.0,
+        "load_ms": 0,
+    }  # fmt: skip (Ollama's defaults: OLLAMA_NUM_PARALLEL 1, OLLAMA_MAX_QUEUE 512, keep_alive 5m)
     assert chat(client, model="phi3").json()["message"]["content"] == "hello fleet 42"
-    for bad in ({"error_rate": 2}, {"latency_ms": -1}, {"wrong_models": "phi3"}, {"x": 1}):
+    bad_knobs = ({"error_rate": 2}, {"latency_ms": -1}, {"wrong_models": "phi3"}, {"x": 1},
+                 {"num_parallel": 0}, {"no_usage": 1}, {"stream_error_after": -2})  # fmt: skip
+    for bad in bad_knobs:
         assert client.post("/_fault", json=bad).status_code == 400, bad
     assert client.get("/_fault").json() == reset
 
@@ -297,6 +251,7 @@ def test_stats_count_paths_and_models(client):
     assert stats["paths"] == {"/api/chat": 2, "/api/embed": 1, "/api/tags": 1}
     assert stats["models"] == {"llama3.2:3b": 1, "phi3:latest": 1, "all-minilm:latest": 1}
     assert stats["statuses"] == {"200": 4}
+    assert stats["running"] == {} and stats["waiting"] == 0
 
 
 def test_one_log_line_per_request(client, server):
@@ -305,15 +260,20 @@ def test_one_log_line_per_request(client, server):
     assert any("POST /api/chat model=phi3 status=200" in line for line in lines)
 
 
-def test_cli_faults_and_sigterm_exit_promptly():
-    proc, url = start("--quiet", "--wrong-models", "phi3", "--latency-ms", "7")
+def test_cli_knobs_and_sigterm_exits_0():
+    proc, url = start("--quiet", "--wrong-models", "phi3", "--latency-ms", "7", "--num-parallel", "4",
+                      "--max-queue", "9", "--keep-alive-s", "60", "--load-ms", "5")  # fmt: skip
     try:
         knobs = httpx.get(f"{url}/_fault", trust_env=False).json()
-        assert knobs == {"latency_ms": 7, "error_rate": 0.0, "wrong_models": ["phi3:latest"]}
-        t0 = time.monotonic()
+        assert knobs == {
+            "latency_ms": 7, "error_rate": 0.0, "wrong_models": ["phi3:latest"], "stream_error_after": -1,
+            "no_usage": False, "num_parallel": 4, "max_queue": 9, "keep_alive_s": 60.0, "load_ms": 5,
+        }  # fmt: skip
+        # reset turns the faults off and puts Ollama's settings back to how the backend started
+        reset = httpx.post(f"{url}/_fault", json={"reset": True}, trust_env=False).json()
+        assert (reset["latency_ms"], reset["wrong_models"], reset["num_parallel"]) == (0, [], 4)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=3) == 0
-        assert time.monotonic() - t0 < 1.0
+        assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

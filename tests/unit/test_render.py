@@ -51,7 +51,12 @@ def test_config_has_every_deployment_with_real_litellm_params():
         "api_base": "http://192.168.10.28:11434",
         "timeout": 60.0,
     }
-    assert "model_info" not in by_name["llm02-phi3"]
+    assert by_name["llm02-phi3"]["model_info"] == {  # its declared capabilities, for LiteLLM
+        "supports_function_calling": False,
+        "supports_reasoning": False,
+        "supports_vision": False,
+        "max_input_tokens": 4096,
+    }
     hx_chat = [e["litellm_params"]["model"] for e in entries if e["model_name"] == "hx-chat"]
     assert hx_chat == ["ollama_chat/llama3.2:3b", "ollama_chat/phi3:latest", "ollama_chat/gemma2:2b"]
 

@@ -71,6 +71,9 @@ class FakeGateway:
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             data = [{"index": i, "embedding": [0.1] * self._dims(model)} for i in range(len(inputs))]
             return httpx.Response(200, json={"data": data}, headers=headers)
+        members = v.members_of(self.catalogue, model)
+        if body.get("tools") and all("tools" in (m.capabilities or ()) for m in members):
+            return httpx.Response(200, json=tool_call_answer(body["tools"][0]), headers=headers)
         answer = "WRONG-ANSWER" if model in self.wrong else "HX-OK"
         if body.get("stream"):
             lines = [
@@ -88,6 +91,14 @@ class FakeGateway:
             )
         message = {"role": "assistant", "content": answer}
         return httpx.Response(200, json={"choices": [{"message": message}]}, headers=headers)
+
+
+def tool_call_answer(tool: dict) -> dict:
+    """LiteLLM's answer when the model calls the tool (a group that drops tools answers plainly)."""
+    call = {"id": "call_ab12cd34", "type": "function",
+            "function": {"name": tool["function"]["name"], "arguments": '{"text": "HX-OK"}'}}  # fmt: skip
+    message = {"role": "assistant", "content": "", "tool_calls": [call]}
+    return {"choices": [{"message": message, "finish_reason": "tool_calls"}]}
 
 
 def run(catalogue, gateway, **options):
@@ -352,6 +363,7 @@ def test_unreachable_backend_degrades_its_models_and_groups_unless_strict(catalo
         ("llm02-phi3", "chat"),
         ("llm02-gemma2-2b", "chat"),
         ("hx-chat", "chat"),  # a group with an unreachable member that fails: degraded
+        ("hx-chat", "tools"),
     }
     assert report.failures == []
     assert "[backend llm-02 unreachable; degraded]" in checks_by(report)[("llm02-phi3", "chat")].detail
@@ -360,6 +372,7 @@ def test_unreachable_backend_degrades_its_models_and_groups_unless_strict(catalo
         ("llm02-phi3", "chat"),
         ("llm02-gemma2-2b", "chat"),
         ("hx-chat", "chat"),
+        ("hx-chat", "tools"),
     }
     assert "validation_strict is on" in strict.failures[0].detail
 

@@ -1,0 +1,137 @@
+"""What each model can do (tools, thinking, vision; its context length), and what follows for
+LiteLLM's config and for the groups that load-balance over several models.
+
+Pure functions over plain model and group dicts (the catalogue's entries), so any schema can
+call them:
+- `model_problems(label, entry)`: what is wrong with one model's `capabilities` and
+  `context_length` (each message names the entry and the fix); [] when they are fine.
+- `model_info(model)`: the LiteLLM `model_info` flags to render for it.
+- `group_dropped_params(members)`: the OpenAI parameters to drop on every member of a group so
+  that all members answer a request alike instead of some refusing it.
+- `group_gaps(name, members)`: for people, which requests the group cannot serve on every member.
+
+Why the groups need this: Ollama answers 400 "<model> does not support tools" (server/routes.go
+ChatHandler -> images.go CheckCapabilities) for a tools request to a model whose template has no
+tools, and LiteLLM 1.108.7 neither retries a 400 on another member (router.py
+should_retry_this_error) nor routes by capability (its pre-call checks filter on context window
+and on provider-level parameters only). A tool-calling client of a group mixing both kinds would
+fail on a share of its requests, depending on which member the shuffle picked. Dropping `tools`
+on every member (LiteLLM's per-deployment `additional_drop_params`) makes the group answer every
+tools request the same way: a plain answer, never a tool call. Clients that need tool calls use
+a model or a group whose members all have them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+CAPABILITIES = ("tools", "thinking", "vision")
+# LiteLLM 1.108.7 model_info keys (litellm/types/utils.py ModelInfoBase): /model/info shows them,
+# litellm.supports_*() read them, and router.py _pre_call_checks reads max_input_tokens.
+FLAGS = {"tools": "supports_function_calling", "thinking": "supports_reasoning", "vision": "supports_vision"}
+# The OpenAI parameters that reach Ollama as a capability it checks (LiteLLM
+# llms/ollama/chat/transformation.py map_openai_params: tools/functions -> tools,
+# reasoning_effort -> think).
+DROP_WHEN_MIXED = {"tools": ("tools", "tool_choice", "functions"), "thinking": ("reasoning_effort",)}
+# What a client loses on the members without the capability, for group_gaps.
+GAP = {
+    "tools": "tool calls (tools are dropped on every member: the group answers in plain text)",
+    "thinking": "the same answer shape: members with thinking add reasoning_content and spend "
+    "max_tokens on it, reasoning_effort is dropped on every member",
+    "vision": "images (members without vision answer without seeing them)",
+}
+EXAMPLE = '"capabilities": ["tools"]'
+
+
+def declared(model: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The model's capabilities, or None when the entry does not declare them."""
+    caps = model.get("capabilities")
+    return None if caps is None else tuple(caps)
+
+
+def model_problems(label: str, entry: Mapping[str, Any]) -> list[str]:
+    """Problems with one model entry's `capabilities` and `context_length`, each naming the fix."""
+    problems = []
+    caps = entry.get("capabilities")
+    if caps is not None:
+        if not isinstance(caps, (list, tuple)) or not all(isinstance(c, str) for c in caps):
+            problems.append(
+                f"{label} capabilities must be a list of names from {', '.join(CAPABILITIES)}, "
+                f"got {type(caps).__name__} {caps!r:.60}; write e.g. {EXAMPLE}, or [] for plain chat"
+            )
+        else:
+            for cap in caps:
+                if cap not in CAPABILITIES:
+                    hint = difflib.get_close_matches(cap, CAPABILITIES, n=1)
+                    mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    problems.append(
+                        f"{label} has unknown capability {cap!r}{mean}; use only {', '.join(CAPABILITIES)} "
+                        "(completion and embedding follow from mode)"
+                    )
+            if len(set(caps)) != len(caps):
+                problems.append(f"{label} lists a capability twice; list each once")
+            if caps and entry.get("mode") == "embedding":
+                problems.append(
+                    f"{label} is an embedding model with capabilities {list(caps)}; remove capabilities "
+                    "(tools, thinking and vision are for chat models)"
+                )
+    length = entry.get("context_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length <= 0):
+        problems.append(
+            f"{label} context_length must be a positive integer number of tokens, got "
+            f'{type(length).__name__} {length!r:.40}; write e.g. "context_length": 131072, or leave it out'
+        )
+    return problems
+
+
+def model_info(model: Mapping[str, Any]) -> dict[str, Any]:
+    """LiteLLM model_info flags for one chat model: a supports_* flag per known capability (true
+    or false once the model declares its capabilities) and max_input_tokens."""
+    info: dict[str, Any] = {}
+    caps = declared(model)
+    if caps is not None and model.get("mode", "chat") == "chat":
+        info.update({flag: cap in caps for cap, flag in FLAGS.items()})
+    if model.get("context_length"):
+        info["max_input_tokens"] = model["context_length"]
+    return info
+
+
+def split(members: Sequence[Mapping[str, Any]], cap: str) -> tuple[list[str], list[str]]:
+    """(names with the capability, names without) among members that declare capabilities."""
+    known = [(m["name"], declared(m)) for m in members if declared(m) is not None]
+    return [n for n, caps in known if cap in caps], [n for n, caps in known if cap not in caps]
+
+
+def group_dropped_params(members: Sequence[Mapping[str, Any]]) -> list[str]:
+    """OpenAI parameters to drop on every member: those of a capability only some members have."""
+    if len(members) < 2 or any(declared(m) is None for m in members):
+        return []
+    dropped: list[str] = []
+    for cap, params in DROP_WHEN_MIXED.items():
+        having, lacking = split(members, cap)
+        if having and lacking:
+            dropped.extend(params)
+    return dropped
+
+
+def group_gaps(name: str, members: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per request kind the group cannot serve on every member, for the operator."""
+    undeclared = [m["name"] for m in members if declared(m) is None]
+    if undeclared and len(undeclared) < len(members):
+        return [
+            f"group {name!r}: {', '.join(undeclared)} declare no capabilities, so the deploy cannot "
+            "tell what every member serves; add capabilities to each member (e.g. "
+            f"{EXAMPLE}, or [] for plain chat)"
+        ]
+    gaps = []
+    for cap in CAPABILITIES:
+        having, lacking = split(members, cap)
+        if having and lacking:
+            gaps.append(
+                f"group {name!r} cannot serve {GAP[cap]}: {', '.join(lacking)} "
+                f"{'lacks' if len(lacking) == 1 else 'lack'} {cap!r}, {', '.join(having)} "
+                f"{'has' if len(having) == 1 else 'have'} it"
+            )
+    return gaps

@@ -1,0 +1,165 @@
+"""Model capabilities in the catalogue (hxgw/capabilities.py), their rendering for LiteLLM, and
+the validation's capability checks (hxgw/capability_checks.py, Validator._chat_body/check_tools)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import httpx
+import jinja2
+import pytest
+import yaml
+
+from hxgw import capabilities as caps
+from hxgw import capability_checks as cc
+from hxgw import validation as v
+from hxgw.catalogue import ConfigError, parse_catalogue
+from hxops import paths
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def seed() -> dict:
+    return runpy.run_path(str(REPO / "group_data" / "all.py"))
+
+
+def seed_config() -> dict:
+    data = seed()
+    catalogue = parse_catalogue(data["backends"], data["models"], data["model_groups"])
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    text = env.from_string((paths.TEMPLATES / "config.yaml.j2").read_text()).render(
+        deployments=catalogue.deployments(), router_settings=data["router_settings"]
+    )
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [({"capabilities": "tools"}, "capabilities must be a list of names from tools, thinking, vision"),
+     ({"capabilities": ["tool"]}, "unknown capability 'tool' (did you mean 'tools'?)"),
+     ({"capabilities": ["tools", "tools"]}, "lists a capability twice"),
+     ({"capabilities": ["tools"], "mode": "embedding"}, "is an embedding model with capabilities ['tools']"),
+     ({"context_length": "8k"}, "context_length must be a positive integer number of tokens"),
+     ({"context_length": 0}, "context_length must be a positive integer"),
+     ({"context_length": True}, "context_length must be a positive integer")],
+)  # fmt: skip
+def test_bad_capabilities_are_named_with_the_fix(entry, expected):
+    (problem,) = caps.model_problems("model 'm1'", entry)
+    assert problem.startswith("model 'm1' ") and expected in problem
+
+
+def test_good_capabilities_have_no_problems():
+    assert caps.model_problems("m", {"capabilities": ["tools", "vision"], "context_length": 4096}) == []
+    assert caps.model_problems("m", {"capabilities": [], "mode": "embedding"}) == []
+    assert caps.model_problems("m", {}) == []
+
+
+def test_the_catalogue_refuses_bad_capabilities_before_anything_runs():
+    data = seed()
+    data["models"][3] = {**data["models"][3], "capabilities": ["tool"]}
+    with pytest.raises(ConfigError) as error:
+        parse_catalogue(data["backends"], data["models"], data["model_groups"])
+    assert (
+        "catalogue: model 'llm01-llama3.2-3b' has unknown capability 'tool' (did you mean 'tools'?)"
+        in str(error.value)
+    )
+
+
+def test_model_info_flags_are_what_litellm_reads():
+    assert caps.model_info({"mode": "chat", "capabilities": ["tools"], "context_length": 8192}) == {
+        "supports_function_calling": True,
+        "supports_reasoning": False,
+        "supports_vision": False,
+        "max_input_tokens": 8192,
+    }
+    assert caps.model_info({"mode": "chat"}) == {}  # undeclared: LiteLLM asks Ollama's /api/show
+    assert caps.model_info({"mode": "embedding", "capabilities": []}) == {}
+
+
+def test_a_group_whose_members_differ_drops_the_parameters_some_would_refuse():
+    llama = {"name": "a", "capabilities": ["tools"]}
+    phi3 = {"name": "b", "capabilities": []}
+    qwen = {"name": "c", "capabilities": ["tools", "thinking"]}
+    assert caps.group_dropped_params([llama, phi3]) == ["tools", "tool_choice", "functions"]
+    assert caps.group_dropped_params([llama, qwen]) == ["reasoning_effort"]
+    assert caps.group_dropped_params([llama, {"name": "d", "capabilities": ["tools"]}]) == []
+    assert caps.group_dropped_params([llama, {"name": "e"}]) == []  # undeclared: nothing known
+    assert caps.group_gaps("g", [llama, phi3]) == [
+        "group 'g' cannot serve tool calls (tools are dropped on every member: the group answers in "
+        "plain text): b lacks 'tools', a has it"
+    ]
+    assert "e declare no capabilities" in caps.group_gaps("g", [llama, {"name": "e"}])[0]
+
+
+def test_the_seed_renders_flags_and_drops_tools_on_every_hx_chat_member():
+    config = seed_config()
+    entries = config["model_list"]
+    hx_chat = [e for e in entries if e["model_name"] == "hx-chat"]
+    assert len(hx_chat) == 3
+    assert all(
+        e["litellm_params"]["additional_drop_params"] == ["tools", "tool_choice", "functions"]
+        for e in hx_chat
+    )
+    assert [e["model_info"]["supports_function_calling"] for e in hx_chat] == [True, False, False]
+    fast = next(e for e in entries if e["model_name"] == "hx-chat-fast")
+    assert "additional_drop_params" not in fast["litellm_params"]
+    assert (
+        fast["model_info"]["supports_reasoning"] is True and fast["model_info"]["max_input_tokens"] == 40960
+    )
+    assert next(e for e in entries if e["model_name"] == "emb-perf")["model_info"] == {"mode": "embedding"}
+
+
+def test_tool_call_judge():
+    def answer(message, finish="tool_calls"):
+        return {"choices": [{"message": message, "finish_reason": finish}]}
+
+    call = {
+        "id": "call_x",
+        "type": "function",
+        "function": {"name": cc.TOOL_NAME, "arguments": '{"text": "HX-OK"}'},
+    }
+    assert cc.judge_tool_call(answer({"content": "", "tool_calls": [call]})) == (
+        True,
+        'called hx_echo({"text": "HX-OK"}), finish_reason tool_calls',
+    )
+    ok, detail = cc.judge_tool_call(answer({"content": "HX-OK"}, "stop"))
+    assert not ok and detail == "no tool call (finish_reason 'stop', content 'HX-OK')"
+    bad = {**call, "function": {"name": cc.TOOL_NAME, "arguments": "[1]"}}
+    assert not cc.judge_tool_call(answer({"tool_calls": [bad]}))[0]
+    assert not cc.judge_tool_call(answer({"tool_calls": [call]}, "stop"))[0]
+    assert cc.judge_plain_answer(answer({"content": "hi"}, "stop"))[0]
+    assert not cc.judge_plain_answer(answer({"tool_calls": [call]}))[0]
+
+
+def test_validation_turns_thinking_off_and_calls_tools_where_every_member_has_them():
+    data = seed()
+    catalogue = parse_catalogue(data["backends"], data["models"], data["model_groups"])
+    bodies: list[dict] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/health/readiness":
+            return httpx.Response(200, json={"status": "healthy"})
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": n} for n in catalogue.model_names()]})
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx.Response(
+            200, json={"choices": [{"message": {"content": "HX-OK"}, "finish_reason": "stop"}]}
+        )
+
+    transport = httpx.MockTransport(gateway)
+    v.validate("gw", "http://198.18.200.39:4000", catalogue, "sk-" + "k" * 40, transport=transport)
+    chats = {b["model"]: b for b in bodies if "tools" not in b and "messages" in b and not b.get("stream")}
+    assert chats["hx-chat-fast"]["reasoning_effort"] == "none"
+    assert chats["hx-chat-fast"]["max_tokens"] == cc.THINKING_MAX_TOKENS
+    assert (
+        "reasoning_effort" not in chats["llm01-llama3.2-3b"]
+        and chats["llm01-llama3.2-3b"]["max_tokens"] == 10
+    )
+    tools = [b["model"] for b in bodies if "tools" in b]
+    # every member of hx-chat is asked once; models without tools are not asked at all
+    assert sorted(set(tools)) == ["hx-chat", "hx-chat-fast", "hx-chat-premium", "llm01-llama3.2-3b",
+                                  "llm01-mistral-small3.2", "llm01-qwen3-1.7b"]  # fmt: skip
+    assert tools.count("hx-chat") == 3
