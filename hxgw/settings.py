@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "validation_strict": False,
     "force": False,
     "install_source": "wheelhouse",
+    # LiteLLM's admin UI (/ui) and API docs (/, /redoc, /openapi.json) answer without a key: off.
+    "admin_ui": False,
+    "api_docs": False,
 }
 # report(key, message): records one problem about one settings key.
 Report = Callable[[str, str], None]
@@ -61,6 +64,8 @@ class Settings:
     validation_strict: bool = DEFAULTS["validation_strict"]
     force: bool = DEFAULTS["force"]
     install_source: str = DEFAULTS["install_source"]
+    admin_ui: bool = DEFAULTS["admin_ui"]
+    api_docs: bool = DEFAULTS["api_docs"]
 
     @property
     def gateway_dir(self) -> str:
@@ -140,7 +145,7 @@ def parse_settings(data: Mapping[str, Any]) -> Settings:
         "num_workers": _check_int("num_workers", value("num_workers"), 1, 64, "e.g. num_workers = 1", report),
         "install_source": _check_install_source(value("install_source"), report),
     }
-    for key in ("backend_check_strict", "validation_strict", "force"):
+    for key in ("backend_check_strict", "validation_strict", "force", "admin_ui", "api_docs"):
         fields[key] = _check_bool(key, value(key), report)
     _check_listen_host_reaches_clients(fields["listen_host"], fields["gateway_ip"], report)
     if problems:

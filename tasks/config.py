@@ -15,6 +15,7 @@ import shlex
 from pyinfra import host
 from pyinfra.operations import server
 
+from hxgw.layout import auth_module_file
 from hxops import ops, paths, plan
 from hxops.security import master_key_file
 
@@ -40,6 +41,17 @@ ops.file(
     user="root",
     group=group,
     mode="640",
+)
+# The key check config.yaml names (general_settings.custom_auth): 401 for any other key.
+host_plan.restart_triggers.append(
+    ops.template(
+        name="Install hx_auth.py",
+        src=paths.template("hx_auth.py"),
+        dest=auth_module_file(settings),
+    )
+)
+ops.file(
+    name="hx_auth.py is root:group 640", path=auth_module_file(settings), user="root", group=group, mode="640"
 )
 
 if host_plan.master_key:
