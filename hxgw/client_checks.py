@@ -34,6 +34,16 @@ CLOSED_ROUTES = (
     "/routes",
 )
 
+# Among those, what the settings admin_ui and api_docs open (they then answer, without a key).
+UI_ROUTES = ("/ui/", "/.well-known/litellm-ui-config", "/get/ui_theme_settings", "/sso/key/generate")
+DOCS_ROUTES = ("/", "/redoc", "/openapi.json", "/swagger/swagger-ui.css")
+
+
+def opened_routes(admin_ui: bool = False, api_docs: bool = False) -> tuple[str, ...]:
+    """The CLOSED_ROUTES that the settings turn on (see templates/hx_auth.py)."""
+    return UI_ROUTES * admin_ui + DOCS_ROUTES * api_docs
+
+
 # Authorization headers a client may get wrong, by check name. The wrong key is filled in later.
 BAD_AUTH: dict[str, str | None] = {
     "auth-no-key": None,
@@ -99,14 +109,24 @@ def judge_unauthorised(status: int | None, body: Any, text: str, key: str) -> tu
     return True, "401"
 
 
-def judge_open_routes(answers: dict[str, int | None]) -> tuple[bool, str]:
-    """answers: route -> HTTP status without a key. OPEN_ROUTES must answer 200, every other 401."""
-    wrong = [
-        f"{route} answered {status}, expected {200 if route in OPEN_ROUTES else 401}"
+def judge_open_routes(answers: dict[str, int | None], opened: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """answers: route -> HTTP status without a key. OPEN_ROUTES must answer 200, the routes the
+    settings opened anything but 401 or a 5xx, every other route 401."""
+
+    def wrong(route: str, status: int | None) -> str | None:
+        if route in OPEN_ROUTES:
+            return None if status == 200 else "expected 200"
+        if route in opened:
+            return None if status is not None and status != 401 and status < 500 else "expected it open"
+        return None if status == 401 else "expected 401"
+
+    problems = [
+        f"{route} answered {status}, {why}"
         for route, status in answers.items()
-        if status != (200 if route in OPEN_ROUTES else 401)
+        if (why := wrong(route, status))
     ]
-    if wrong:
-        return False, "without a key: " + "; ".join(wrong)
-    closed = len(answers) - len(OPEN_ROUTES)
-    return True, f"only {', '.join(OPEN_ROUTES)} answer without a key ({closed} other routes: 401)"
+    if problems:
+        return False, "without a key: " + "; ".join(problems)
+    closed = len(answers) - len(OPEN_ROUTES) - len(opened)
+    also = f", and {len(opened)} the settings opened" if opened else ""
+    return True, f"only {', '.join(OPEN_ROUTES)}{also} answer without a key ({closed} other routes: 401)"

@@ -19,7 +19,7 @@ from pathlib import Path
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
-from hxgw import validation
+from hxgw import client_checks, validation
 from hxops import plan, release
 from hxops.paths import REPO
 
@@ -74,6 +74,7 @@ def run_validation(report_setting=None, ready_timeout=None) -> validation.Report
         unreachable=host_plan.unreachable_backends,
         strict=settings.validation_strict,
         pinned_version=settings.litellm_version,
+        opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
         **options,
     )
     for line in validation.format_table([report]):

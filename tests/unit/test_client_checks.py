@@ -190,3 +190,16 @@ def test_the_gate_opens_the_ui_and_docs_routes_only_when_turned_on(hx_auth, monk
     assert "/.well-known/litellm-ui-config" in paths and "/ui" in prefixes and "/redoc" not in paths
     monkeypatch.setenv("NO_DOCS", "False")
     assert "/redoc" in module._open_routes()[0]
+
+
+def test_routes_the_settings_open_must_answer_and_the_rest_stay_closed():
+    opened = cc.opened_routes(admin_ui=True, api_docs=False)
+    assert opened == cc.UI_ROUTES and set(opened) < set(cc.CLOSED_ROUTES)
+    answers = {route: 200 for route in cc.OPEN_ROUTES} | {route: 401 for route in cc.CLOSED_ROUTES}
+    ok, detail = cc.judge_open_routes(answers, opened)  # the UI turned on but still closed
+    assert not ok and "/ui/ answered 401, expected it open" in detail
+    answers |= {route: 200 for route in opened} | {"/sso/key/generate": 303}
+    assert cc.judge_open_routes(answers, opened)[0] is True
+    assert cc.judge_open_routes({**answers, "/redoc": 200}, opened)[1].endswith(
+        "/redoc answered 200, expected 401"
+    )
