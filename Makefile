@@ -25,9 +25,11 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-$(VENV)/.installed: requirements/control.lock
+# control.lock runs the deploy; test.lock adds the client libraries the e2e tests drive the gateway with.
+$(VENV)/.installed: requirements/control.lock requirements/test.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/control.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/test.lock
 	touch $@
 
 venv: deps $(VENV)/.installed

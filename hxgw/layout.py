@@ -22,6 +22,11 @@ class Entry:
     why: str
 
 
+def auth_module_file(settings: Settings) -> str:
+    """The key check LiteLLM loads from beside config.yaml (templates/hx_auth.py)."""
+    return posixpath.join(settings.config_dir, "hx_auth.py")
+
+
 def directories(settings: Settings) -> list[Entry]:
     svc = settings.service_user
     base = settings.base_dir

@@ -107,6 +107,12 @@ class Settings(BaseModel):
         "Models on an unreachable backend fail the validation instead of degrading."
     )
     force: bool = boolean("Go past the identity guard on a host that does not own gateway_ip (also FORCE=1).")
+    admin_ui: bool = boolean(
+        "Serve LiteLLM's admin UI (/ui and its login routes) without a key; off: those routes answer 401."
+    )
+    api_docs: bool = boolean(
+        "Serve the API docs (/, /redoc, /openapi.json, /swagger) without a key; off: they answer 401."
+    )
     validation_report: str | None = Field(
         None,
         description="Where the validation's JSON report goes ('{host}' is replaced by the host name); "

@@ -4,10 +4,14 @@ Pure logic with httpx and no pyinfra: tasks/validate.py runs `validate()` from a
 `python.call` callback on the control machine and turns failures into a failed host.
 
 Checks, in order: readiness (polled up to a timeout; a gateway that does not answer stops the
-run there), auth (no key and a wrong key are refused on /v1/models and on a chat request, the
-master key is accepted), the running LiteLLM version against the pin, /v1/models lists exactly
-the catalogue's names, embeddings (one input and a batch of 3, vector length = dims) for every
+run there), auth (no key, a non-Bearer header, an empty Bearer and a wrong key each get exactly
+401 with OpenAI's error body on /v1/models, chat, completions, embeddings and /health; the master
+key is accepted), open routes (only the load balancer's probes answer without a key), the
+running LiteLLM version against the pin, /v1/models lists exactly the catalogue's names,
+embeddings (one input as base64, a batch of 3 as float; decoded vector length = dims) for every
 embedding model, a deterministic chat for every chat model and group, and one streamed chat.
+Requests are shaped as the official SDKs send them (hxgw.client_checks): their default fields
+and the parameters clients commonly set.
 
 A failed check is `degraded` instead of `fail` when the model's backend (for a group: any
 member's backend) was found unreachable by the connectivity step, unless `strict`. Checks of
@@ -30,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from hxgw import client_checks
 from hxgw.capability_checks import (
     THINKING_MAX_TOKENS,
     TOOL,
@@ -231,23 +236,6 @@ def error_message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {shorten(message, 160)}"
 
 
-def has_model_data(body: Any) -> bool:
-    """True when an answer carries what only an authorised caller may see: a model list,
-    a completion or embeddings."""
-    if not isinstance(body, dict):
-        return False
-    return bool(body.get("data")) or bool(body.get("choices"))
-
-
-def judge_refusal(status: int, body: Any) -> tuple[bool, str]:
-    """A request without the right key must be refused: any non-2xx answer without model data."""
-    if 200 <= status < 300:
-        return False, f"accepted without the right key: HTTP {status}"
-    if has_model_data(body):
-        return False, f"HTTP {status} but the answer carries model data"
-    return True, "refused"
-
-
 def judge_models(listed: list[str], expected: list[str]) -> tuple[bool, str]:
     missing = [name for name in expected if name not in listed]
     unexpected = sorted(set(listed) - set(expected))
@@ -403,6 +391,7 @@ class Validator:
         unreachable: dict[str, str] | None = None,
         strict: bool = False,
         pinned_version: str | None = None,
+        opened: tuple[str, ...] = (),
         ready_timeout: float = READY_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -412,6 +401,7 @@ class Validator:
         self._wrong_key = "sk-" + secrets.token_urlsafe(32)
         self.unreachable = dict(unreachable or {})
         self.strict, self.pinned_version, self.ready_timeout = strict, pinned_version, ready_timeout
+        self.opened = opened  # routes the settings open without a key (client_checks.opened_routes)
         self._sleep = sleep
         self._transport = transport
         self._client: httpx.Client | None = None  # open during run()
@@ -428,11 +418,13 @@ class Validator:
     def _headers(self, key: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def _call(self, method: str, path: str, *, key: str | None, timeout: float, body=None) -> _Answer:
+    def _call(
+        self, method: str, path: str, *, key: str | None, timeout: float, body=None, headers=None
+    ) -> _Answer:
         started = time.perf_counter()
         try:
             response = self._client.request(
-                method, path, headers=self._headers(key), json=body, timeout=timeout
+                method, path, headers=headers or self._headers(key), json=body, timeout=timeout
             )
         except httpx.HTTPError as error:  # transport errors: keep only a short text, no request
             return _Answer(None, (time.perf_counter() - started) * 1000, describe_error(error, timeout))
@@ -516,23 +508,62 @@ class Validator:
                 return False
             self._sleep(READY_INTERVAL)
 
+    def _auth_probes(self) -> list[tuple[str, str, dict | None]]:
+        """(method, path, body) of every route a client calls, each shaped as the SDK sends it."""
+        chat = next((m.name for m in self.catalogue.models if m.mode == "chat"), None)
+        embedding = next((m.name for m in self.catalogue.models if m.mode == "embedding"), None)
+        probes: list[tuple[str, str, dict | None]] = [("GET", "/v1/models", None)]
+        if chat:
+            probes.append(("POST", "/v1/chat/completions", self._chat_body(chat)))
+            probes.append(("POST", "/v1/completions", {"model": chat, "prompt": PROMPT, "max_tokens": 1}))
+        if embedding:
+            probes.append(
+                (
+                    "POST",
+                    "/v1/embeddings",
+                    {"model": embedding, "input": EMBED_INPUT, "encoding_format": "base64"},
+                )
+            )
+        probes.append(("GET", "/health", None))  # with a key it would call every deployment
+        return probes
+
     def check_auth(self) -> None:
-        """No key and a wrong key are refused (models list and a chat); the master key works."""
-        chat_model = next((m.name for m in self.catalogue.models if m.mode == "chat"), None)
-        probes = [("", "GET", "/v1/models", None)]
-        if chat_model:
-            chat = {"model": chat_model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 1}
-            probes.append(("-chat", "POST", "/v1/chat/completions", chat))
-        for label, key, who in (("no-key", None, "no key"), ("wrong-key", self._wrong_key, "a wrong key")):
-            for suffix, method, path, body in probes:
-                answer = self._call(method, path, key=key, timeout=GATEWAY_TIMEOUT, body=body)
-                what = f"{method} {path} with {who}"
+        """Every way of not having the key (none, not Bearer, an empty Bearer, a wrong key) gets
+        exactly 401 with OpenAI's error body on every route a client calls, as from OpenAI."""
+        probes = self._auth_probes()
+        for check, header in client_checks.BAD_AUTH.items():
+            headers = {"Authorization": header.format(wrong=self._wrong_key)} if header else {}
+            wrong, answers = [], []
+            for method, path, body in probes:
+                answer = self._call(
+                    method, path, key=None, timeout=GATEWAY_TIMEOUT, body=body, headers=headers
+                )
+                answers.append(answer)
                 if answer.response is None:
-                    self._record(None, f"auth-{label}{suffix}", False, f"{what}: {answer.error}", answer)
+                    wrong.append(f"{method} {path}: {answer.error}")
                     continue
-                ok, verdict = judge_refusal(answer.status, answer.json())
-                detail = f"{what}: {verdict} ({error_message(answer.response)})"
-                self._record(None, f"auth-{label}{suffix}", ok, detail, answer)
+                ok, verdict = client_checks.judge_unauthorised(
+                    answer.status, answer.json(), answer.response.text, self._key
+                )
+                if not ok:
+                    wrong.append(f"{method} {path}: {verdict} ({error_message(answer.response)})")
+            who = check.removeprefix("auth-").replace("-", " ")
+            detail = (
+                f"{who}: " + "; ".join(wrong)
+                if wrong
+                else f"{who}: 401 with an OpenAI error body on all {len(probes)} client routes"
+            )
+            latency = sum(a.latency_ms for a in answers)
+            self._record(None, check, not wrong, detail, answers[-1], latency_ms=latency)
+
+    def check_open_routes(self) -> None:
+        """Only the load balancer's probes answer without a key (README "Routes without a key")."""
+        statuses, latency = {}, 0.0
+        for route in client_checks.OPEN_ROUTES + client_checks.CLOSED_ROUTES:
+            answer = self._call("GET", route, key=None, timeout=GATEWAY_TIMEOUT)
+            statuses[route], latency = answer.status, latency + answer.latency_ms
+        ok, detail = client_checks.judge_open_routes(statuses, self.opened)
+        self._record(None, "open-routes", ok, detail, latency_ms=latency)
 
     def check_models(self) -> None:
         answer = self._call("GET", "/v1/models", key=self._key, timeout=GATEWAY_TIMEOUT)
@@ -563,25 +594,29 @@ class Validator:
     def check_embeddings(self, name: str, dims: int | None, timeout: float) -> None:
         for check, inputs in (("embed", EMBED_INPUT), ("embed-batch", list(EMBED_BATCH))):
             count = 1 if isinstance(inputs, str) else len(inputs)
-            body = {"model": name, "input": inputs}
+            # As the openai SDK sends it: encoding_format always (base64 unless the caller asks for
+            # float); a base64 answer is decoded, so a shrunk vector fails (BerriAI/litellm#42426).
+            body = {"model": name, "input": inputs, "encoding_format": client_checks.ENCODING[check]}
             answer = self._call("POST", "/v1/embeddings", key=self._key, timeout=timeout, body=body)
             if answer.status is None or not 200 <= answer.status < 300:
                 self._record(name, check, False, self._failed_answer(check.replace("-", " "), answer), answer)
                 continue
-            ok, detail = judge_embeddings(answer.json(), count, dims)
+            ok, detail = judge_embeddings(client_checks.decoded_embeddings(answer.json()), count, dims)
             self._record(name, check, ok, detail, answer)
 
     def _chat_body(self, name: str, stream: bool = False) -> dict:
+        # The parameters clients commonly set, whether or not Ollama takes them (drop_params).
         body = {
             "model": name,
             "messages": [{"role": "user", "content": PROMPT}],
-            "temperature": 0,
+            **client_checks.CHAT_PARAMS,
             "max_tokens": MAX_TOKENS,
         }
         if thinks(members_of(self.catalogue, name)):
             body.update(reasoning_effort="none", max_tokens=THINKING_MAX_TOKENS)
         if stream:
             body["stream"] = True
+            body["stream_options"] = client_checks.STREAM_OPTIONS
         return body
 
     def check_tools(self, name: str, timeout: float) -> None:
@@ -658,6 +693,7 @@ class Validator:
         try:
             if self.check_readiness():
                 self.check_auth()
+                self.check_open_routes()
                 self.check_models()
                 for name in self.catalogue.model_names():
                     if self._mode(name) == "embedding":

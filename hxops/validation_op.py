@@ -20,7 +20,7 @@ from pathlib import Path
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
-from hxgw import validation
+from hxgw import client_checks, validation
 from hxops import outcome, release
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
@@ -76,6 +76,7 @@ def run_validation(
         unreachable=unreachable,
         strict=settings.validation_strict,
         pinned_version=settings.litellm_version,
+        opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
         **options,
     )
     for line in validation.format_table([report]):

@@ -18,6 +18,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
+from hxgw.layout import auth_module_file
 from hxops import ops, paths
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
@@ -48,6 +49,23 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
     ops.file(
         name="config.yaml is root:group 640",
         path=settings.config_file,
+        user="root",
+        group=group,
+        mode="640",
+        snapshot=snapshot,
+    )
+    # The key check config.yaml names (general_settings.custom_auth): 401 for any other key.
+    restart_triggers.append(
+        ops.template(
+            name="Install hx_auth.py",
+            src=paths.template("hx_auth.py"),
+            dest=auth_module_file(settings),
+            snapshot=snapshot,
+        )
+    )
+    ops.file(
+        name="hx_auth.py is root:group 640",
+        path=auth_module_file(settings),
         user="root",
         group=group,
         mode="640",

@@ -22,9 +22,10 @@ GROUPS = ["hx-chat", "hx-chat-fast", "hx-chat-premium"]
 GATEWAY_CHECKS = {
     "readiness",
     "auth-no-key",
-    "auth-no-key-chat",
+    "auth-malformed",
+    "auth-empty-bearer",
     "auth-wrong-key",
-    "auth-wrong-key-chat",
+    "open-routes",
     "auth-key",
     "models",
     "version",
@@ -117,10 +118,12 @@ def test_all_checks_pass(first_deploy, tmp_path):
         for c in report["checks"]
         if c["check"] != "version"
     )
-    # litellm 1.108.7 without a DB: no key -> 500, a wrong key -> 400 "No connected db."; both refused.
-    for check in ("auth-no-key", "auth-no-key-chat", "auth-wrong-key", "auth-wrong-key-chat"):
-        assert not 200 <= checks[(None, check)]["http_status"] < 300
-        assert ": refused (HTTP " in checks[(None, check)]["detail"]
+    # Every way of not having the key: exactly 401 on every client route (templates/hx_auth.py).
+    for check in ("auth-no-key", "auth-malformed", "auth-empty-bearer", "auth-wrong-key"):
+        assert checks[(None, check)]["http_status"] == 401
+        assert checks[(None, check)]["detail"].endswith(
+            ": 401 with an OpenAI error body on all 5 client routes"
+        )
     assert checks[(None, "auth-key")]["http_status"] == 200
     assert "all 11 catalogue names listed, nothing else" == checks[(None, "models")]["detail"]
     # The table is in pyinfra's normal output.

@@ -65,7 +65,8 @@ def test_config_keeps_secrets_out_and_uses_real_keys():
     config = production_config()
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert config["general_settings"]["background_health_checks"] is False
-    assert config["litellm_settings"] == {"telemetry": False}
+    assert config["litellm_settings"] == {"telemetry": False, "drop_params": True}
+    assert config["general_settings"]["custom_auth"] == "hx_auth.user_api_key_auth"
     assert "model_group" not in config["router_settings"]  # the seed's invalid key
     assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
 

@@ -1,0 +1,134 @@
+"""The HX gateway's key check, loaded by LiteLLM (`general_settings.custom_auth:
+hx_auth.user_api_key_auth`) from beside config.yaml. Managed by the HX gateway deploy.
+
+Why it exists: without a database LiteLLM 1.108.7 answers a wrong key with HTTP 400
+"No connected db." (BerriAI/litellm#12273, open), where OpenAI answers 401 and clients raise
+AuthenticationError. Here every request that does not carry the master key gets 401 with
+OpenAI's error shape, whatever is wrong with its Authorization header. The master key itself is
+handed back to LiteLLM, whose own master-key path then runs exactly as without this hook.
+
+The master key is read only from LITELLM_MASTER_KEY, which systemd sets from the unit's
+EnvironmentFile; it is compared in constant time, and neither it nor the caller's key is ever
+logged or put in an answer.
+
+At load it puts a key gate in front of LiteLLM: LiteLLM 1.108.7 answers dozens of routes without
+any key (OAuth and UI metadata under /.well-known, /public/*, /get/ui_theme_settings, ...; some
+crash into a 500 with a traceback, e.g. /langfuse/...). The gate answers 401 to any HTTP request
+without the master key, except OPEN_PATHS (the load balancer's probes) and, when the deploy turns
+them on, the admin UI's and the API docs' routes. It also takes down the UI's static files unless
+the deploy turned the UI on:
+DISABLE_ADMIN_UI only gates the login routes, the /ui files stay served to anyone (the fix,
+BerriAI/litellm PR #26725, was closed unmerged). Likewise the Swagger assets when the docs are off.
+"""
+
+import hmac
+import json
+import os
+
+from litellm.proxy._types import ProxyErrorTypes, ProxyException
+
+# What answers without a key: the load balancer's probes (README "Routes without a key").
+OPEN_PATHS = ("/health/liveliness", "/health/liveness", "/health/readiness")
+# Opened only with the admin_ui setting: the UI's files and the routes its login page calls.
+UI_PREFIXES = ("/ui", "/_next", "/litellm-asset-prefix")
+UI_PATHS = (
+    "/.well-known/litellm-ui-config",
+    "/login",
+    "/v2/login",
+    "/fallback/login",
+    "/sso",
+    "/get_logo_url",
+)
+UI_PATHS += ("/get_image", "/get_favicon", "/get/ui_theme_settings")
+# Opened only with the api_docs setting.
+DOCS_PREFIXES = ("/swagger",)
+DOCS_PATHS = ("/", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+# The headers LiteLLM takes a key from (OpenAI and most clients: Authorization: Bearer).
+KEY_HEADERS = (b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-litellm-api-key")
+REFUSED = "Invalid or missing API key. Pass the gateway key as 'Authorization: Bearer <key>'."
+REFUSAL_BODY = json.dumps({"error": {"message": REFUSED, "type": "auth_error", "param": None, "code": "401"}})
+
+
+def _is_master_key(api_key) -> bool:
+    expected = os.environ.get("LITELLM_MASTER_KEY", "")
+    if not expected or not isinstance(api_key, str) or not api_key:
+        return False
+    return hmac.compare_digest(api_key.encode(), expected.encode())
+
+
+def _switched_off(variable: str) -> bool:
+    return os.environ.get(variable, "").lower() == "true"
+
+
+def _open_routes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(exact paths, prefixes) that answer without a key."""
+    paths, prefixes = OPEN_PATHS, ()
+    if not _switched_off("DISABLE_ADMIN_UI"):
+        paths, prefixes = paths + UI_PATHS, prefixes + UI_PREFIXES
+    if not _switched_off("NO_DOCS"):
+        paths, prefixes = paths + DOCS_PATHS, prefixes + DOCS_PREFIXES
+    return paths, prefixes
+
+
+def _carries_master_key(headers) -> bool:
+    for name, value in headers:
+        if name.lower() in KEY_HEADERS:
+            text = value.decode("latin-1").strip()
+            if text[:7].lower() == "bearer ":
+                text = text[7:].strip()
+            if _is_master_key(text):
+                return True
+    return False
+
+
+class KeyGate:
+    """ASGI wrapper around LiteLLM's whole middleware stack: 401 unless open or keyed."""
+
+    def __init__(self, app, paths: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
+        self.app, self.paths, self.prefixes = app, paths, prefixes
+
+    def _open(self, path: str) -> bool:
+        if path in self.paths or any(path == p or path.startswith(p + "/") for p in self.prefixes):
+            return True
+        return any(path.startswith(p + "/") for p in self.paths if p != "/")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self._open(scope["path"]) or _carries_master_key(scope["headers"]):
+            return await self.app(scope, receive, send)
+        body = REFUSAL_BODY.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def user_api_key_auth(request, api_key):
+    """LiteLLM calls this first on every authenticated route, with the key it took from the
+    request's headers (the Bearer prefix already removed)."""
+    if _is_master_key(api_key):
+        # A str hands the key back to LiteLLM's own checks (litellm_enterprise's custom-auth
+        # wrapper, part of litellm[proxy]): the master key is then handled as it always was.
+        return api_key
+    raise ProxyException(
+        message=REFUSED,
+        type=ProxyErrorTypes.auth_error,
+        param=None,
+        code=401,
+    )
+
+
+def _install() -> None:
+    """Runs when LiteLLM loads this module, during its start-up: Starlette has built the app's
+    middleware stack by then (it runs the lifespan through it), so the gate wraps that stack."""
+    from litellm.proxy.proxy_server import app
+
+    closed = UI_PREFIXES * _switched_off("DISABLE_ADMIN_UI") + DOCS_PREFIXES * _switched_off("NO_DOCS")
+    if closed:
+        app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith(closed)]
+    if app.middleware_stack is None:
+        app.middleware_stack = app.build_middleware_stack()
+    if not isinstance(app.middleware_stack, KeyGate):  # LiteLLM may load the config again
+        app.middleware_stack = KeyGate(app.middleware_stack, *_open_routes())
+
+
+_install()
