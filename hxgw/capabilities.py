@@ -1,10 +1,8 @@
 """What each model can do (tools, thinking, vision; its context length), and what follows for
 LiteLLM's config and for the groups that load-balance over several models.
 
-Pure functions over plain model and group dicts (the catalogue's entries), so any schema can
-call them:
-- `model_problems(label, entry)`: what is wrong with one model's `capabilities` and
-  `context_length` (each message names the entry and the fix); [] when they are fine.
+Pure functions over plain model and group dicts (the catalogue's entries, whose shape
+hxgw.catalogue_entries checks), so any schema can call them:
 - `model_info(model)`: the LiteLLM `model_info` flags to render for it.
 - `group_dropped_params(members)`: the OpenAI parameters to drop on every member of a group so
   that all members answer a request alike instead of some refusing it.
@@ -23,7 +21,6 @@ a model or a group whose members all have them.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,41 +46,6 @@ def declared(model: Mapping[str, Any]) -> tuple[str, ...] | None:
     """The model's capabilities, or None when the entry does not declare them."""
     caps = model.get("capabilities")
     return None if caps is None else tuple(caps)
-
-
-def model_problems(label: str, entry: Mapping[str, Any]) -> list[str]:
-    """Problems with one model entry's `capabilities` and `context_length`, each naming the fix."""
-    problems = []
-    caps = entry.get("capabilities")
-    if caps is not None:
-        if not isinstance(caps, (list, tuple)) or not all(isinstance(c, str) for c in caps):
-            problems.append(
-                f"{label} capabilities must be a list of names from {', '.join(CAPABILITIES)}, "
-                f"got {type(caps).__name__} {caps!r:.60}; write e.g. {EXAMPLE}, or [] for plain chat"
-            )
-        else:
-            for cap in caps:
-                if cap not in CAPABILITIES:
-                    hint = difflib.get_close_matches(cap, CAPABILITIES, n=1)
-                    mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-                    problems.append(
-                        f"{label} has unknown capability {cap!r}{mean}; use only {', '.join(CAPABILITIES)} "
-                        "(completion and embedding follow from mode)"
-                    )
-            if len(set(caps)) != len(caps):
-                problems.append(f"{label} lists a capability twice; list each once")
-            if caps and entry.get("mode") == "embedding":
-                problems.append(
-                    f"{label} is an embedding model with capabilities {list(caps)}; remove capabilities "
-                    "(tools, thinking and vision are for chat models)"
-                )
-    length = entry.get("context_length")
-    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length <= 0):
-        problems.append(
-            f"{label} context_length must be a positive integer number of tokens, got "
-            f'{type(length).__name__} {length!r:.40}; write e.g. "context_length": 131072, or leave it out'
-        )
-    return problems
 
 
 def model_info(model: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from hxgw.settings import (
     parse_router_settings,
     parse_settings,
 )
-from hxops.wheelhouse import GATEWAY_LOCK
 from hxops import outcome
+from hxops.wheelhouse import GATEWAY_LOCK
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 

@@ -35,36 +35,44 @@ def seed_config() -> dict:
     return yaml.safe_load(text)
 
 
-@pytest.mark.parametrize(
-    ("entry", "expected"),
-    [({"capabilities": "tools"}, "capabilities must be a list of names from tools, thinking, vision"),
-     ({"capabilities": ["tool"]}, "unknown capability 'tool' (did you mean 'tools'?)"),
-     ({"capabilities": ["tools", "tools"]}, "lists a capability twice"),
-     ({"capabilities": ["tools"], "mode": "embedding"}, "is an embedding model with capabilities ['tools']"),
-     ({"context_length": "8k"}, "context_length must be a positive integer number of tokens"),
-     ({"context_length": 0}, "context_length must be a positive integer"),
-     ({"context_length": True}, "context_length must be a positive integer")],
-)  # fmt: skip
-def test_bad_capabilities_are_named_with_the_fix(entry, expected):
-    (problem,) = caps.model_problems("model 'm1'", entry)
-    assert problem.startswith("model 'm1' ") and expected in problem
-
-
-def test_good_capabilities_have_no_problems():
-    assert caps.model_problems("m", {"capabilities": ["tools", "vision"], "context_length": 4096}) == []
-    assert caps.model_problems("m", {"capabilities": [], "mode": "embedding"}) == []
-    assert caps.model_problems("m", {}) == []
-
-
-def test_the_catalogue_refuses_bad_capabilities_before_anything_runs():
+def refusal(change: dict, index: int = 3) -> str:
+    """The catalogue's one problem after changing one seed entry (default llama3.2, models[3])."""
     data = seed()
-    data["models"][3] = {**data["models"][3], "capabilities": ["tool"]}
+    data["models"][index] = {**data["models"][index], **change}
     with pytest.raises(ConfigError) as error:
         parse_catalogue(data["backends"], data["models"], data["model_groups"])
-    assert (
-        "catalogue: model 'llm01-llama3.2-3b' has unknown capability 'tool' (did you mean 'tools'?)"
-        in str(error.value)
-    )
+    (problem,) = error.value.problems
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [({"capabilities": "tools"}, 'capabilities must be a list, got str \'tools\'; write e.g. "capabilities": ["tools"]'),
+     ({"capabilities": ["tool"]}, "capabilities lists 'tool' (did you mean 'tools'?), which is not one of 'tools', 'thinking', 'vision'"),
+     ({"capabilities": ["tools", "tools"]}, "lists a capability twice; list each once"),
+     ({"context_length": "8k"}, "context_length must be a positive integer"),
+     ({"context_length": 0}, "context_length must be a positive integer (tokens), got int 0"),
+     ({"context_length": True}, "context_length must be a positive integer")],
+)  # fmt: skip
+def test_bad_capabilities_are_refused_before_anything_runs_naming_the_fix(change, expected):
+    problem = refusal(change)
+    assert problem.startswith("catalogue: model 'llm01-llama3.2-3b' ") and expected in problem
+
+
+def test_an_embedding_model_with_capabilities_is_refused():
+    problem = refusal({"capabilities": ["tools"]}, index=0)
+    assert problem.startswith("catalogue: model 'emb-premium' ")
+    assert "is an embedding model with capabilities ['tools']; remove capabilities" in problem
+
+
+def test_good_capabilities_are_kept_and_undeclared_stays_undeclared():
+    data = seed()
+    data["models"][3] = {**data["models"][3], "capabilities": ["tools", "vision"], "context_length": 4096}
+    data["models"][4] = {k: v for k, v in data["models"][4].items() if k != "capabilities"}
+    catalogue = parse_catalogue(data["backends"], data["models"], data["model_groups"])
+    assert catalogue.models[3].capabilities == ("tools", "vision")
+    assert catalogue.models[3].context_length == 4096
+    assert catalogue.models[4].capabilities is None  # not declared: not the same as []
 
 
 def test_model_info_flags_are_what_litellm_reads():
@@ -138,9 +146,13 @@ def test_validation_turns_thinking_off_and_calls_tools_where_every_member_has_th
     catalogue = parse_catalogue(data["backends"], data["models"], data["model_groups"])
     bodies: list[dict] = []
 
+    key = "sk-" + "k" * 40
+
     def gateway(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/health/readiness":
+        if request.url.path.startswith("/health/"):
             return httpx.Response(200, json={"status": "healthy"})
+        if request.headers.get("authorization") != f"Bearer {key}":  # the auth checks' requests
+            return httpx.Response(401, json={"error": {"message": "no", "type": "auth_error", "code": "401"}})
         if request.url.path == "/v1/models":
             return httpx.Response(200, json={"data": [{"id": n} for n in catalogue.model_names()]})
         body = json.loads(request.content)
@@ -150,7 +162,7 @@ def test_validation_turns_thinking_off_and_calls_tools_where_every_member_has_th
         )
 
     transport = httpx.MockTransport(gateway)
-    v.validate("gw", "http://198.18.200.39:4000", catalogue, "sk-" + "k" * 40, transport=transport)
+    v.validate("gw", "http://198.18.200.39:4000", catalogue, key, transport=transport)
     chats = {b["model"]: b for b in bodies if "tools" not in b and "messages" in b and not b.get("stream")}
     assert chats["hx-chat-fast"]["reasoning_effort"] == "none"
     assert chats["hx-chat-fast"]["max_tokens"] == cc.THINKING_MAX_TOKENS

@@ -330,7 +330,8 @@ def test_capabilities_and_context_length_are_declared_and_carried_to_deployments
     catalogue = parse(data)
     qwen = catalogue.model("llm01-qwen3-1.7b")
     assert (qwen.capabilities, qwen.context_length) == (("tools", "thinking"), 40960)
-    assert (catalogue.models[0].capabilities, catalogue.models[0].context_length) == ((), None)
+    # not declared stays None (not the same as [] for plain chat: hxgw.capabilities)
+    assert (catalogue.models[0].capabilities, catalogue.models[0].context_length) == (None, None)
     in_group = [d for d in catalogue.deployments() if d.model_name == "hx-chat-fast"]
     assert [(d.capabilities, d.context_length) for d in in_group] == [(("tools", "thinking"), 40960)]
 
@@ -342,7 +343,7 @@ def test_optional_fields_written_as_none_mean_unset() -> None:
     qwen = parse(data).model("llm01-qwen3-1.7b")
     assert (qwen.description, qwen.capabilities, qwen.context_length, qwen.dims, qwen.timeout) == (
         "",
-        (),
+        None,
         None,
         None,
         60.0,
