@@ -4,8 +4,8 @@ LiteLLM's config and for the groups that load-balance over several models.
 Pure functions over plain model and group dicts (the catalogue's entries, whose shape
 hxgw.catalogue_entries checks), so any schema can call them:
 - `model_info(model)`: the LiteLLM `model_info` flags to render for it.
-- `group_dropped_params(members)`: the OpenAI parameters to drop on every member of a group so
-  that all members answer a request alike instead of some refusing it.
+- `dropped_params(members)`: the OpenAI parameters to drop on a model, or on every member of a
+  group, so that no member refuses a request for a capability it lacks.
 - `group_gaps(name, members)`: for people, which requests the group cannot serve on every member.
 
 Why the groups need this: Ollama answers 400 "<model> does not support tools" (server/routes.go
@@ -15,8 +15,9 @@ should_retry_this_error) nor routes by capability (its pre-call checks filter on
 and on provider-level parameters only). A tool-calling client of a group mixing both kinds would
 fail on a share of its requests, depending on which member the shuffle picked. Dropping `tools`
 on every member (LiteLLM's per-deployment `additional_drop_params`) makes the group answer every
-tools request the same way: a plain answer, never a tool call. Clients that need tool calls use
-a model or a group whose members all have them.
+tools request the same way: a plain answer, never a tool call. A single model without tools
+gets the same treatment, so a client's tools request never fails on it. Clients that need tool
+calls use a model or a group whose members all have them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ FLAGS = {"tools": "supports_function_calling", "thinking": "supports_reasoning",
 # The OpenAI parameters that reach Ollama as a capability it checks (LiteLLM
 # llms/ollama/chat/transformation.py map_openai_params: tools/functions -> tools,
 # reasoning_effort -> think).
-DROP_WHEN_MIXED = {"tools": ("tools", "tool_choice", "functions"), "thinking": ("reasoning_effort",)}
+DROP_WHEN_LACKING = {"tools": ("tools", "tool_choice", "functions"), "thinking": ("reasoning_effort",)}
 # What a client loses on the members without the capability, for group_gaps.
 GAP = {
     "tools": "tool calls (tools are dropped on every member: the group answers in plain text)",
@@ -66,14 +67,15 @@ def split(members: Sequence[Mapping[str, Any]], cap: str) -> tuple[list[str], li
     return [n for n, caps in known if cap in caps], [n for n, caps in known if cap not in caps]
 
 
-def group_dropped_params(members: Sequence[Mapping[str, Any]]) -> list[str]:
-    """OpenAI parameters to drop on every member: those of a capability only some members have."""
-    if len(members) < 2 or any(declared(m) is None for m in members):
-        return []
+def dropped_params(members: Sequence[Mapping[str, Any]]) -> list[str]:
+    """OpenAI parameters to drop on a model (one member) or on every member of a group: those of
+    each capability that a member declaring its capabilities lacks. A model without tools then
+    answers a tools request in plain text, as a model with tools may choose to, instead of
+    Ollama's 400 (issue 10: a common parameter never fails a request); a group answers alike on
+    every member. Members that declare nothing add nothing."""
     dropped: list[str] = []
-    for cap, params in DROP_WHEN_MIXED.items():
-        having, lacking = split(members, cap)
-        if having and lacking:
+    for cap, params in DROP_WHEN_LACKING.items():
+        if split(members, cap)[1]:
             dropped.extend(params)
     return dropped
 

@@ -39,11 +39,11 @@ def thinks(models: Iterable[Any]) -> bool:
 
 
 def tools_plan(models: list[Any]) -> str | None:
-    """'call': every model has tools, a tools request must come back as a tool call; 'plain':
-    some lack tools, so the deploy drops tools on every member and each answers in plain text;
-    None: capabilities not declared, nothing to check."""
+    """'call': every model has tools, a tools request must come back as a tool call; 'plain': some
+    (or all) lack tools, so the deploy drops tools and each answers in plain text; None:
+    capabilities not declared, nothing to check."""
     caps = capabilities_of(models)
-    if any(c is None for c in caps) or not any("tools" in c for c in caps):
+    if any(c is None for c in caps):
         return None
     return "call" if all("tools" in c for c in caps) else "plain"
 

@@ -102,10 +102,10 @@ class Catalogue:
                 drop_params=tuple(drop),
             )
 
-        result = [deploy(m.name, m) for m in self.models]
+        result = [deploy(m.name, m, capabilities.dropped_params([vars(m)])) for m in self.models]
         for group in self.groups:
             members = [self.model(member) for member in group.members]
-            drop = capabilities.group_dropped_params([vars(m) for m in members])
+            drop = capabilities.dropped_params([vars(m) for m in members])
             result.extend(deploy(group.name, m, drop) for m in members)
         return result
 

@@ -25,6 +25,7 @@ import hmac
 import json
 import os
 
+from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyErrorTypes, ProxyException
 
 # What answers without a key: the load balancer's probes (README "Routes without a key").
@@ -115,6 +116,23 @@ async def user_api_key_auth(request, api_key):
         param=None,
         code=401,
     )
+
+
+class RequestFixes(CustomLogger):
+    """Requests OpenAI takes, made ones Ollama takes (config.yaml: litellm_settings.callbacks).
+
+    `stop` may be one string in OpenAI's API; Ollama's options take only a list (api/types.go
+    Options.Stop []string) and answer a string with 500 'option "stop" must be of type array'.
+    LiteLLM 1.108.7's ollama_chat passes `stop` on unchanged (llms/ollama/chat/transformation.py
+    map_openai_params), and the 500 also counts towards cooling the deployment down."""
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        if isinstance(data.get("stop"), str):
+            data["stop"] = [data["stop"]]
+        return data
+
+
+request_fixes = RequestFixes()
 
 
 def _install() -> None:

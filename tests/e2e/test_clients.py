@@ -42,7 +42,7 @@ CHATS = [name for name in CATALOGUE.model_names() if name not in EMBEDDINGS]  # 
 TARGETS = ("gateway", "load balancer")
 CLIENTS = ("openai", "langchain")
 CONFIG = f"{helpers.BASE}/config/api-gateway/config.yaml"
-# The common chat parameters, as the openai SDK takes them (tools: one that is never needed).
+# A tool as the openai SDK takes it.
 TOOL = {
     "type": "function",
     "function": {"name": "lookup", "description": "Look a word up", "parameters": {"type": "object"}},
@@ -108,6 +108,17 @@ def test_list_models(fleet_urls, client, target):
     assert sorted(listed) == sorted(CATALOGUE.model_names())
 
 
+def members(name: str) -> list:
+    group = next((g for g in CATALOGUE.groups if g.name == name), None)
+    return [CATALOGUE.model(m) for m in group.members] if group else [CATALOGUE.model(name)]
+
+
+def budget(name: str) -> int:
+    """max_tokens a client gives: a thinking model spends its budget on thinking first (Ollama
+    counts thinking in num_predict), so its users give it room."""
+    return 512 if any("thinking" in (m.capabilities or ()) for m in members(name)) else 20
+
+
 @pytest.mark.parametrize("model", CHATS)
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("client", CLIENTS)
@@ -122,20 +133,41 @@ def test_chat_with_common_parameters(fleet_urls, client, target, model):
             frequency_penalty=0.1,
             seed=7,
             user="hx-client-test",
-            stop=["HX-STOP"],
-            max_tokens=20,
+            stop="HX-STOP",  # OpenAI's one-string form (Ollama takes only a list: hx_auth.py)
+            max_tokens=budget(model),
             n=1,
             response_format={"type": "text"},
-            tools=[TOOL],
         )
         content = answer.choices[0].message.content
     else:
         llm = chat_model(
             fleet_urls, target, model, temperature=0, top_p=1, presence_penalty=0.1, frequency_penalty=0.1,
-            seed=7, max_tokens=20, stop=["HX-STOP"],
+            seed=7, max_tokens=budget(model), stop=["HX-STOP"],
         )  # fmt: skip
         content = llm.invoke(PROMPT).content
     assert content.strip() == EXPECTED
+
+
+@pytest.mark.parametrize("model", CHATS)
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_tools_request_never_fails(fleet_urls, target, model):
+    """Tools go to every model: one whose members all have tools calls it; any other answers in
+    plain text (the deploy drops tools where a member lacks them) instead of Ollama's 400."""
+    answer = sdk(fleet_urls, target).chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": PROMPT}],
+        tools=[TOOL],
+        max_tokens=budget(model),
+    )
+    choice = answer.choices[0]
+    if all("tools" in (m.capabilities or ()) for m in members(model)):
+        assert choice.finish_reason == "tool_calls"
+        call = choice.message.tool_calls[0]
+        assert call.id and call.function.name == "lookup"
+        assert isinstance(json.loads(call.function.arguments), dict)
+    else:
+        assert (choice.finish_reason, choice.message.tool_calls) == ("stop", None)
+        assert choice.message.content.strip() == EXPECTED
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -326,7 +358,7 @@ def test_validation_fails_and_names_a_gateway_that_refuses_client_parameters(fle
     report = json.loads(report_file.read_text())
     failed = {(c["model"], c["check"]): c["detail"] for c in report["checks"] if c["status"] == "fail"}
     assert set(failed) == {(m, "embed") for m in EMBEDDINGS} | {(m, "embed-batch") for m in EMBEDDINGS} | {
-        (m, "chat") for m in CHATS
+        (m, check) for m in CHATS for check in ("chat", "tools")
     } | {(report_stream_model(report), "stream")}
     assert "UnsupportedParamsError" in failed[("emb-perf", "embed")]
     assert "encoding_format" in failed[("emb-perf", "embed")]

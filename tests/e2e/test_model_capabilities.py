@@ -66,14 +66,13 @@ def test_tool_calls_plain_and_streamed_on_a_model_with_tools(api):
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-def test_a_model_without_tools_refuses_them_and_hx_chat_answers_them_in_plain_text(api):
-    refused = chat(api, "llm02-phi3", tools=[TOOL])
-    assert refused.status_code == 400
-    assert "registry.ollama.ai/library/phi3:latest does not support tools" in refused.text
+def test_a_model_without_tools_and_hx_chat_answer_tools_requests_in_plain_text(api):
+    """Ollama refuses tools to phi3 (400 'does not support tools'); the deploy drops them there,
+    so its tools requests get a plain answer and the backend never sees one."""
     llm02 = f"http://{fleet.find('llm-02').address}:{fleet.OLLAMA_PORT}/_stats"
     before = httpx.get(llm02, trust_env=False).json()["statuses"].get("400", 0)
-    answers = [chat(api, "hx-chat", tools=[TOOL]) for _ in range(9)]
-    assert [r.status_code for r in answers] == [200] * 9
+    answers = [chat(api, "hx-chat", tools=[TOOL]) for _ in range(9)] + [chat(api, "llm02-phi3", tools=[TOOL])]
+    assert [r.status_code for r in answers] == [200] * 10
     assert all(r.json()["choices"][0]["message"]["content"] == "HX-OK" for r in answers)
     assert httpx.get(llm02, trust_env=False).json()["statuses"].get("400", 0) == before  # none refused
 

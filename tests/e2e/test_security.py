@@ -118,7 +118,11 @@ def test_no_telemetry_and_no_internet_fetch_at_start(first_deploy):
     environment = helpers.ssh(GATEWAY, f"systemctl show -p Environment --value {UNIT}").split()
     assert "LITELLM_LOCAL_MODEL_COST_MAP=True" in environment
     assert "LITELLM_TELEMETRY_DISABLED=True" in environment
-    assert host_yaml("c['litellm_settings']") == {"telemetry": False, "drop_params": True}
+    assert host_yaml("c['litellm_settings']") == {
+        "telemetry": False,
+        "drop_params": True,
+        "callbacks": ["hx_auth.request_fixes"],
+    }
     invocation = helpers.ssh(GATEWAY, f"systemctl show -p InvocationID --value {UNIT}").strip()
     log = helpers.ssh(GATEWAY, f"journalctl _SYSTEMD_INVOCATION_ID={invocation} -o cat --no-pager")
     assert "Application startup complete" in log  # this is the journal of a whole start

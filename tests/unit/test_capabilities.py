@@ -86,14 +86,17 @@ def test_model_info_flags_are_what_litellm_reads():
     assert caps.model_info({"mode": "embedding", "capabilities": []}) == {}
 
 
-def test_a_group_whose_members_differ_drops_the_parameters_some_would_refuse():
+def test_a_model_or_group_drops_the_parameters_of_what_a_member_lacks():
     llama = {"name": "a", "capabilities": ["tools"]}
     phi3 = {"name": "b", "capabilities": []}
     qwen = {"name": "c", "capabilities": ["tools", "thinking"]}
-    assert caps.group_dropped_params([llama, phi3]) == ["tools", "tool_choice", "functions"]
-    assert caps.group_dropped_params([llama, qwen]) == ["reasoning_effort"]
-    assert caps.group_dropped_params([llama, {"name": "d", "capabilities": ["tools"]}]) == []
-    assert caps.group_dropped_params([llama, {"name": "e"}]) == []  # undeclared: nothing known
+    tools = ["tools", "tool_choice", "functions"]
+    assert caps.dropped_params([qwen]) == []  # has both: a tools request gets a tool call
+    assert caps.dropped_params([llama]) == ["reasoning_effort"]
+    assert caps.dropped_params([phi3]) == [*tools, "reasoning_effort"]  # a plain answer, never a 400
+    assert caps.dropped_params([llama, phi3]) == [*tools, "reasoning_effort"]
+    assert caps.dropped_params([qwen, {"name": "d", "capabilities": ["tools", "thinking"]}]) == []
+    assert caps.dropped_params([qwen, {"name": "e"}]) == []  # undeclared: adds nothing
     assert caps.group_gaps("g", [llama, phi3]) == [
         "group 'g' cannot serve tool calls (tools are dropped on every member: the group answers in "
         "plain text): b lacks 'tools', a has it"
@@ -102,12 +105,16 @@ def test_a_group_whose_members_differ_drops_the_parameters_some_would_refuse():
 
 
 def test_the_seed_renders_flags_and_drops_tools_on_every_hx_chat_member():
+    # phi3 alone drops tools too: a tools request to it is answered in plain text
+    phi3 = next(e for e in seed_config()["model_list"] if e["model_name"] == "llm02-phi3")
+    assert phi3["litellm_params"]["additional_drop_params"][:3] == ["tools", "tool_choice", "functions"]
     config = seed_config()
     entries = config["model_list"]
     hx_chat = [e for e in entries if e["model_name"] == "hx-chat"]
     assert len(hx_chat) == 3
     assert all(
-        e["litellm_params"]["additional_drop_params"] == ["tools", "tool_choice", "functions"]
+        e["litellm_params"]["additional_drop_params"]
+        == ["tools", "tool_choice", "functions", "reasoning_effort"]
         for e in hx_chat
     )
     assert [e["model_info"]["supports_function_calling"] for e in hx_chat] == [True, False, False]
@@ -171,7 +178,9 @@ def test_validation_turns_thinking_off_and_calls_tools_where_every_member_has_th
         and chats["llm01-llama3.2-3b"]["max_tokens"] == 10
     )
     tools = [b["model"] for b in bodies if "tools" in b]
-    # every member of hx-chat is asked once; models without tools are not asked at all
+    # every chat model and group is asked (a plain answer from those without tools), every
+    # member of hx-chat once
     assert sorted(set(tools)) == ["hx-chat", "hx-chat-fast", "hx-chat-premium", "llm01-llama3.2-3b",
-                                  "llm01-mistral-small3.2", "llm01-qwen3-1.7b"]  # fmt: skip
+                                  "llm01-mistral-small3.2", "llm01-qwen3-1.7b", "llm02-gemma2-2b",
+                                  "llm02-phi3"]  # fmt: skip
     assert tools.count("hx-chat") == 3

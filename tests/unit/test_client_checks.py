@@ -135,6 +135,9 @@ def hx_auth(monkeypatch):
     monkeypatch.setitem(sys.modules, "litellm", types.ModuleType("litellm"))
     monkeypatch.setitem(sys.modules, "litellm.proxy", types.ModuleType("litellm.proxy"))
     monkeypatch.setitem(sys.modules, "litellm.proxy._types", types_module)
+    logger = types.SimpleNamespace(CustomLogger=object)
+    monkeypatch.setitem(sys.modules, "litellm.integrations", types.ModuleType("litellm.integrations"))
+    monkeypatch.setitem(sys.modules, "litellm.integrations.custom_logger", logger)
     monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", types.SimpleNamespace(app=app))
     for name, value in (("LITELLM_MASTER_KEY", KEY), ("DISABLE_ADMIN_UI", "True"), ("NO_DOCS", "True")):
         monkeypatch.setenv(name, value)
@@ -204,3 +207,11 @@ def test_routes_the_settings_open_must_answer_and_the_rest_stay_closed():
     assert cc.judge_open_routes({**answers, "/redoc": 200}, opened)[1].endswith(
         "/redoc answered 200, expected 401"
     )
+
+
+def test_a_stop_string_becomes_the_list_ollama_takes(hx_auth):
+    module, _ = hx_auth
+    fix = module.request_fixes.async_pre_call_hook
+    assert asyncio.run(fix(None, None, {"stop": "HX"}, "completion")) == {"stop": ["HX"]}
+    assert asyncio.run(fix(None, None, {"stop": ["A", "B"]}, "completion")) == {"stop": ["A", "B"]}
+    assert asyncio.run(fix(None, None, {"model": "m"}, "completion")) == {"model": "m"}

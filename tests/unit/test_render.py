@@ -50,6 +50,8 @@ def test_config_has_every_deployment_with_real_litellm_params():
         "model": "ollama_chat/phi3:latest",
         "api_base": "http://192.168.10.28:11434",
         "timeout": 60.0,
+        # what phi3 lacks is dropped, so a tools request gets a plain answer instead of a 400
+        "additional_drop_params": ["tools", "tool_choice", "functions", "reasoning_effort"],
     }
     assert by_name["llm02-phi3"]["model_info"] == {  # its declared capabilities, for LiteLLM
         "supports_function_calling": False,
@@ -65,7 +67,11 @@ def test_config_keeps_secrets_out_and_uses_real_keys():
     config = production_config()
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert config["general_settings"]["background_health_checks"] is False
-    assert config["litellm_settings"] == {"telemetry": False, "drop_params": True}
+    assert config["litellm_settings"] == {
+        "telemetry": False,
+        "drop_params": True,
+        "callbacks": ["hx_auth.request_fixes"],
+    }
     assert config["general_settings"]["custom_auth"] == "hx_auth.user_api_key_auth"
     assert "model_group" not in config["router_settings"]  # the seed's invalid key
     assert config["router_settings"]["routing_strategy"] == "simple-shuffle"

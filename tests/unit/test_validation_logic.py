@@ -360,6 +360,8 @@ def test_unreachable_backend_degrades_its_models_and_groups_unless_strict(catalo
         ("llm02-gemma2-2b", "chat"),
         ("hx-chat", "chat"),  # a group with an unreachable member that fails: degraded
         ("hx-chat", "tools"),
+        ("llm02-phi3", "tools"),  # asked for a plain answer to a tools request
+        ("llm02-gemma2-2b", "tools"),
     }
     assert report.failures == []
     assert "[backend llm-02 unreachable; degraded]" in checks_by(report)[("llm02-phi3", "chat")].detail
@@ -369,6 +371,8 @@ def test_unreachable_backend_degrades_its_models_and_groups_unless_strict(catalo
         ("llm02-gemma2-2b", "chat"),
         ("hx-chat", "chat"),
         ("hx-chat", "tools"),
+        ("llm02-phi3", "tools"),
+        ("llm02-gemma2-2b", "tools"),
     }
     assert "validation_strict is on" in strict.failures[0].detail
 
