@@ -13,7 +13,7 @@ import pytest
 from testbed import fleet
 from tests.e2e import helpers
 
-GATEWAY = fleet.gateway_name(0)
+GATEWAY = helpers.GATEWAY
 
 
 def pytest_collection_modifyitems(items):
@@ -41,3 +41,12 @@ def first_deploy(fleet_machines) -> helpers.DeployResult:
     result = helpers.pyinfra("--limit", GATEWAY)
     assert result.returncode == 0, f"first deploy failed:\n{result.output[-4000:]}"
     return result
+
+
+@pytest.fixture
+def restore_gateway(first_deploy):
+    """After the test, the shared gateway is back in the repository's state with the key it had.
+    A teardown that fails is reported as an error of its own: it never hides the test's failure."""
+    key = helpers.master_key(GATEWAY)
+    yield
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key})

@@ -28,6 +28,23 @@ UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 LAST_GOOD = f"{BASE}/releases/last-good"
 SCRIPTS = f"{BASE}/scripts/service/api-gateway"
 HX_OK = "Return exactly the text: HX-OK"
+GATEWAY = fleet.gateway_name(0)  # the session's shared gateway (conftest.first_deploy)
+# The permission model as a deploy leaves it: path -> "user:group mode".
+LAYOUT_MODES = {
+    BASE: "root:root 755",
+    f"{BASE}/gateway": "root:root 755",
+    f"{BASE}/gateway/venvs": "root:root 755",
+    f"{BASE}/config": "root:root 755",
+    f"{BASE}/config/api-gateway": "root:hx-gateway 750",
+    CONFIG: "root:hx-gateway 640",
+    ENV_FILE: "root:hx-gateway 640",
+    f"{SCRIPTS}/start.sh": "root:root 755",
+    f"{SCRIPTS}/stop.sh": "root:root 755",
+    f"{SCRIPTS}/status.sh": "root:root 755",
+    f"{BASE}/logs/services": "hx-gateway:hx-gateway 750",
+    f"{BASE}/releases": "root:root 700",
+    UNIT_FILE: "root:root 644",
+}
 
 
 @dataclass
