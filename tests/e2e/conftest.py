@@ -11,7 +11,7 @@ import os
 import pytest
 
 from testbed import fleet
-from tests.e2e import helpers
+from tests.e2e import helpers, rollout_support
 
 GATEWAY = helpers.GATEWAY
 
@@ -50,3 +50,29 @@ def restore_gateway(first_deploy):
     key = helpers.master_key(GATEWAY)
     yield
     helpers.redeploy(GATEWAY, env={"MASTER_KEY": key})
+
+
+@pytest.fixture(scope="session")
+def rollout_fleet(first_deploy) -> rollout_support.RolloutFleet:
+    """Three gateways (the shared one first, then two of the rollout's own) behind hx-lb,
+    deployed once with the shared gateway's own key: no other module's key changes."""
+    added = [m.name for m in fleet.add_gateways(2)]
+    fleet.add_loadbalancer()
+    gateways = [GATEWAY, *added]
+    key = helpers.master_key(GATEWAY)
+    limits = [arg for name in [*gateways, rollout_support.LB] for arg in ("--limit", name)]
+    result = helpers.pyinfra(*limits, env={"MASTER_KEY": key})  # in parallel
+    assert result.returncode == 0, f"the rollout fleet's first deploy failed:\n{result.output[-4000:]}"
+    rf = rollout_support.RolloutFleet(gateways, key, rollout_support.config_sha(GATEWAY))
+    rollout_support.wait_all_up(gateways)
+    yield rf
+    for name in added:
+        fleet.remove_machine(name)
+
+
+@pytest.fixture
+def healthy(rollout_fleet) -> rollout_support.RolloutFleet:
+    """The rollout fleet in its starting state before the test, and put back after it."""
+    rollout_support.make_healthy(rollout_fleet)
+    yield rollout_fleet
+    rollout_support.make_healthy(rollout_fleet)

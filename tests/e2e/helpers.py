@@ -120,7 +120,11 @@ def redeploy(host: str, env: dict | None = None) -> DeployResult:
 
 def ssh(machine_name: str, command: str, check: bool = True, timeout: float = 30) -> str:
     machine = fleet.find(machine_name)
-    result = fleet.ssh_command(machine, command, timeout=timeout)
+    for _attempt in range(3):
+        result = fleet.ssh_command(machine, command, timeout=timeout)
+        # ssh's own failure to connect (255) on a loaded machine, not the command's: try again.
+        if not (result.returncode == 255 and "timed out" in result.stderr):
+            break
     if check and result.returncode != 0:
         raise AssertionError(f"{machine_name}: `{command}` failed ({result.returncode}): {result.stderr}")
     return result.stdout
