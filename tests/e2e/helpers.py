@@ -158,6 +158,19 @@ def stats(machine_name: str, *paths: str) -> dict[str, str]:
     return {line.rsplit(" ", 2)[0]: " ".join(line.rsplit(" ", 2)[1:]) for line in out.splitlines()}
 
 
+SAVED_RELEASE = ("config.yaml", "gateway.env", UNIT, "venv.target")
+
+
+def saved_release(machine_name: str) -> dict:
+    """The last known good release as it is on disk: each file's sha256, mtime, owner and mode."""
+    paths = [LAST_GOOD, *(f"{LAST_GOOD}/{name}" for name in SAVED_RELEASE)]
+    return {
+        "sha": sha256(machine_name, *paths[1:]),
+        "mtime": ssh(machine_name, "stat -c '%n %Y' " + " ".join(paths)),
+        "modes": stats(machine_name, *paths),
+    }
+
+
 def url(machine_name: str, port: int = 4000) -> str:
     return f"http://{fleet.find(machine_name).address}:{port}"
 

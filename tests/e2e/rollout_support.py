@@ -85,6 +85,18 @@ def lb_control(action: str, *servers: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def lb_set_state(server: str, state: str) -> None:
+    """`set server hx_gateways/SERVER state STATE` on HAProxy's runtime API, through hx-lb-ctl's
+    own socket client on the LB (it has no socat)."""
+    code = (
+        "import importlib.machinery as m; "
+        "c = m.SourceFileLoader('c', '/usr/local/sbin/hx-lb-ctl').load_module(); "
+        f"print(c.command('set server hx_gateways/{server} state {state}'), end='')"
+    )
+    answer = helpers.ssh(LB, f'python3 -c "{code}"')
+    assert answer.strip() == "", answer
+
+
 def wait_all_up(names: list[str], timeout: float = 90) -> dict:
     """Until HAProxy has every gateway UP (a bound on a hang, not a speed claim)."""
     deadline = time.monotonic() + timeout

@@ -141,20 +141,19 @@ def test_a_model_missing_on_its_backend_warns_and_strict_refuses(first_deploy, t
     assert_gateway_untouched(before)
 
 
-def test_an_unreachable_backend_with_strict_checks_is_refused(first_deploy, tmp_path):
-    # llm-02 at a port nothing listens on: unreachable from the gateway, without powering it off.
-    address = fleet.find("llm-02").address
-    moved = helpers.group_data(
-        tmp_path / "group_data",
-        f"""
-        backends = copy.deepcopy(_base.backends)
-        next(b for b in backends if b["name"] == "llm-02")["url"] = "http://{address}:11439"
-        """,
-    )
+@pytest.fixture
+def llm02_down(first_deploy):
+    fleet.power_off("llm-02")
+    yield fleet.find("llm-02").address
+    fleet.power_on("llm-02")
+    helpers.wait_served(GATEWAY, "llm02-phi3")
+
+
+def test_an_unreachable_backend_with_strict_checks_is_refused(llm02_down):
     before = (helpers.sha256(GATEWAY, helpers.CONFIG, helpers.UNIT_FILE), helpers.main_pid(GATEWAY))
-    strict = helpers.pyinfra("--limit", GATEWAY, "--group-data", moved, "--data", "backend_check_strict=True")
+    strict = helpers.pyinfra("--limit", GATEWAY, "--data", "backend_check_strict=True")
     assert strict.returncode != 0, strict.output[-3000:]
     assert "backend check failed (backend_check_strict is on)" in strict.output
-    assert f"backend llm-02 (http://{address}:11439) is unreachable from {GATEWAY}" in strict.output
+    assert f"backend llm-02 (http://{llm02_down}:11434) is unreachable from {GATEWAY}" in strict.output
     assert "its models will be degraded: llm02-phi3, llm02-gemma2-2b" in strict.output
     assert_gateway_untouched(before)

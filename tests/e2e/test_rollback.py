@@ -20,7 +20,7 @@ GATEWAY = helpers.GATEWAY
 ROLLBACK = f"{helpers.SCRIPTS}/rollback.sh"
 GOOD = helpers.LAST_GOOD
 VENV_LINK = f"{helpers.BASE}/gateway/venv"
-SAVED = ("config.yaml", "gateway.env", helpers.UNIT, "venv.target")
+SAVED = helpers.SAVED_RELEASE
 
 
 def rollback(cause: str) -> tuple[int, str]:
@@ -30,14 +30,7 @@ def rollback(cause: str) -> tuple[int, str]:
 
 
 def saved_release() -> dict:
-    """The saved release as it is on disk: each file's sha256, mtime and owner/mode."""
-    paths = [GOOD, *(f"{GOOD}/{name}" for name in SAVED)]
-    stamps = helpers.ssh(GATEWAY, "stat -c '%n %Y' " + " ".join(paths))
-    return {
-        "sha": helpers.sha256(GATEWAY, *paths[1:]),
-        "mtime": stamps,
-        "modes": helpers.stats(GATEWAY, *paths),
-    }
+    return helpers.saved_release(GATEWAY)
 
 
 def live_release() -> dict:

@@ -109,6 +109,7 @@ def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_ot
         'router_settings = {**_base.router_settings, "routing_strategy": "simple_shuffle"}\n',
     )
     before = {n: (config_sha(n), helpers.main_pid(n)) for n in healthy.gateways}
+    saved = helpers.saved_release(canary)
 
     result = rollout(healthy, "--group-data", bad)
 
@@ -123,6 +124,9 @@ def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_ot
     assert config_sha(canary) == before[canary][0]
     assert helpers.ready(canary)
     assert helpers.main_pid(canary) != before[canary][1]
+    # The saved release it went back to is untouched, and still root's alone.
+    assert helpers.saved_release(canary) == saved
+    assert set(saved["modes"].values()) == {"root:root 700", "root:root 600"}
     wait_all_up(healthy.gateways)
 
 

@@ -20,8 +20,8 @@ from tests.e2e import helpers
 from tests.e2e.rollout_support import (
     LB,
     config_sha,
-    lb_control,
     lb_servers,
+    lb_set_state,
     rollout,
     rollout_cmd,
     rollout_env,
@@ -106,8 +106,9 @@ def lb_cannot_reach_the_canary(healthy):
 
 def test_a_gateway_not_up_after_the_ready_timeout_is_reported(healthy, lb_cannot_reach_the_canary):
     canary = lb_cannot_reach_the_canary
-    # Left drained by an earlier rollout: this one puts it back once deployed, and waits for UP.
-    assert lb_control("drain", canary)["ok"]
+    # Left in maintenance by an earlier rollout: this one puts it back once deployed, and waits
+    # for UP, which the failing health checks never give.
+    lb_set_state(canary, "maint")
     result = rollout(healthy, "--ready-timeout", "5")
     assert f"{canary}: found drained on the load balancer" in result.output
     assert f"not UP on {LB} after 5 s" in result.row(canary)
