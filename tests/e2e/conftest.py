@@ -72,7 +72,17 @@ def rollout_fleet(first_deploy) -> rollout_support.RolloutFleet:
 
 @pytest.fixture
 def healthy(rollout_fleet) -> rollout_support.RolloutFleet:
-    """The rollout fleet in its starting state before the test, and put back after it."""
+    """The rollout fleet in its starting state before the test; after it, the shared gateway as
+    the other modules expect it."""
     rollout_support.make_healthy(rollout_fleet)
     yield rollout_fleet
-    rollout_support.make_healthy(rollout_fleet)
+    rollout_support.leave_shared_gateway_as_found(rollout_fleet)
+
+
+@pytest.fixture
+def llm02_down(first_deploy):
+    """The backend llm-02 powered off; after the test, on again and served by the shared gateway."""
+    fleet.power_off("llm-02")
+    yield fleet.find("llm-02").address
+    fleet.power_on("llm-02")
+    helpers.wait_served(GATEWAY, "llm02-phi3")

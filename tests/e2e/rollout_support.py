@@ -112,24 +112,44 @@ def haproxy_reloads() -> int:
     return int(helpers.ssh(LB, "journalctl -u haproxy.service -o cat | grep -c '^Reloaded' || true").strip())
 
 
-def make_healthy(rf: RolloutFleet) -> None:
-    """The state every rollout test starts from: every machine on, each gateway serving the
-    repository's catalogue with the fleet's key, every gateway UP on the load balancer."""
+def power_on_everything(rf: RolloutFleet) -> bool:
+    """Every machine of the rollout fleet and every backend on; True if a backend had been off."""
+    backend_was_off = False
     for name in [*rf.gateways, LB, *fleet.BACKENDS]:
         if not fleet.pid_alive(fleet.find(name).pid):
             fleet.power_on(name)
+            backend_was_off = backend_was_off or name in fleet.BACKENDS
+    return backend_was_off
+
+
+def make_healthy(rf: RolloutFleet) -> None:
+    """The state every rollout test starts from: every machine on, each gateway serving the
+    repository's catalogue with the fleet's key, every gateway UP on the load balancer. Cheap
+    when the fleet is already so: one SSH command per gateway and one to the LB."""
+    must_serve_again = power_on_everything(rf)
     for name in rf.gateways:
         helpers.wait_ready(name)
-    drifted = [n for n in rf.gateways if config_sha(n) != rf.baseline_sha]
-    if drifted:
+    if any(config_sha(n) != rf.baseline_sha for n in rf.gateways):
         result = rollout(rf, "--batch-size", str(len(rf.gateways)))
         assert result.returncode == 0, f"could not put the rollout fleet back:\n{result.output[-4000:]}"
-    for name in rf.gateways:
-        helpers.wait_served(name, "llm02-phi3", key=rf.key)
-    drained = [n for n, s in lb_servers().items() if n in rf.gateways and s["status"] != "UP"]
-    if drained:
-        lb_control("ready", *drained)
-    wait_all_up(rf.gateways)
+        must_serve_again = True
+    if must_serve_again:
+        for name in rf.gateways:
+            helpers.wait_served(name, "llm02-phi3", key=rf.key)
+    not_up = [n for n, s in lb_servers().items() if n in rf.gateways and s["status"] != "UP"]
+    if not_up:
+        lb_control("ready", *not_up)
+        wait_all_up(rf.gateways)
+
+
+def leave_shared_gateway_as_found(rf: RolloutFleet) -> None:
+    """After a rollout test: machines on, and the session's shared gateway (the rollout's canary)
+    back on the repository's catalogue if the test changed it, for the other modules."""
+    if power_on_everything(rf):
+        helpers.wait_served(helpers.GATEWAY, "llm02-phi3", key=rf.key)
+    helpers.wait_ready(helpers.GATEWAY)
+    if config_sha(helpers.GATEWAY) != rf.baseline_sha:
+        helpers.redeploy(helpers.GATEWAY, env={"MASTER_KEY": rf.key})
 
 
 def children(pid: int) -> list[int]:

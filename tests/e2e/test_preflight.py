@@ -141,14 +141,6 @@ def test_a_model_missing_on_its_backend_warns_and_strict_refuses(first_deploy, t
     assert_gateway_untouched(before)
 
 
-@pytest.fixture
-def llm02_down(first_deploy):
-    fleet.power_off("llm-02")
-    yield fleet.find("llm-02").address
-    fleet.power_on("llm-02")
-    helpers.wait_served(GATEWAY, "llm02-phi3")
-
-
 def test_an_unreachable_backend_with_strict_checks_is_refused(llm02_down):
     before = (helpers.sha256(GATEWAY, helpers.CONFIG, helpers.UNIT_FILE), helpers.main_pid(GATEWAY))
     strict = helpers.pyinfra("--limit", GATEWAY, "--data", "backend_check_strict=True")

@@ -52,9 +52,16 @@ def saved(restore_gateway):
     return before
 
 
-def test_rollback_restores_config_key_unit_and_venv_link(saved):
+@pytest.fixture
+def other_venv(saved):
+    """Another name for the venv (a link), so the venv link can point elsewhere cheaply."""
+    path = f"{helpers.BASE}/gateway/venvs/hx-test-other"
+    yield path
+    helpers.ssh(GATEWAY, f"rm -f {path}")
+
+
+def test_rollback_restores_config_key_unit_and_venv_link(saved, other_venv):
     good_live = live_release()
-    other_venv = f"{helpers.BASE}/gateway/venvs/hx-test-other"
     helpers.ssh(
         GATEWAY,
         f"echo '# changed by hand' >> {helpers.CONFIG} && "
@@ -62,23 +69,18 @@ def test_rollback_restores_config_key_unit_and_venv_link(saved):
         f"echo '# changed by hand' >> {helpers.UNIT_FILE} && systemctl daemon-reload && "
         f"ln -sfn {good_live['venv']} {other_venv} && ln -sfn {other_venv} {VENV_LINK}",
     )
-    try:
-        changed = live_release()
-        assert (
-            all(changed["sha"][p] != good_live["sha"][p] for p in good_live["sha"])
-            and changed["venv"] == other_venv
-        )
-        status, output = rollback("test: every part of the release changed")
-        assert status == 0, output
-        assert "ROLLED BACK: the last known good release serves again; cause: test: every part" in output
-        assert live_release() == good_live
-        assert (
-            helpers.ssh(GATEWAY, f"systemctl show -p NeedDaemonReload --value {helpers.UNIT}").strip() == "no"
-        )
-        helpers.wait_ready(GATEWAY)
-        assert saved_release() == saved  # a rollback reads the saved release, never writes it
-    finally:
-        helpers.ssh(GATEWAY, f"rm -f {other_venv}")
+    changed = live_release()
+    assert (
+        all(changed["sha"][p] != good_live["sha"][p] for p in good_live["sha"])
+        and changed["venv"] == other_venv
+    )
+    status, output = rollback("test: every part of the release changed")
+    assert status == 0, output
+    assert "ROLLED BACK: the last known good release serves again; cause: test: every part" in output
+    assert live_release() == good_live
+    assert helpers.ssh(GATEWAY, f"systemctl show -p NeedDaemonReload --value {helpers.UNIT}").strip() == "no"
+    helpers.wait_ready(GATEWAY)
+    assert saved_release() == saved  # a rollback reads the saved release, never writes it
 
 
 def test_not_rolled_back_when_the_failing_release_is_the_saved_one(saved):

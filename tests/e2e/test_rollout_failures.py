@@ -86,7 +86,7 @@ def test_a_failed_drain_deploys_nothing_in_that_batch(healthy, admin_socket_away
     result = rollout(healthy, "--group-data", change)
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(canary) == "failed"
-    assert f"not drained from {LB}: {LB}: HAProxy runtime API at {SOCKET}" in result.row(canary)
+    assert f"not drained from {LB}: HAProxy runtime API at {SOCKET}" in result.row(canary)
     assert "nothing deployed" in result.row(canary)
     for name in healthy.gateways[1:]:
         assert result.status(name) == "skipped"
@@ -98,10 +98,12 @@ def lb_cannot_reach_the_canary(healthy):
     """A blackhole route on the LB to the canary: HAProxy's health checks of it fail, while the
     control machine still reaches it (its deploy and validation pass)."""
     canary = healthy.gateways[0]
-    route = f"blackhole {fleet.find(canary).address}/32"
-    helpers.ssh(LB, f"ip route add {route}")
+    # From the control machine, in the LB's network namespace: the LB itself may not change routes.
+    route = ["blackhole", f"{fleet.find(canary).address}/32"]
+    netns = fleet.find(LB).netns
+    subprocess.run(["ip", "-n", netns, "route", "add", *route], check=True)
     yield canary
-    helpers.ssh(LB, f"ip route del {route}")
+    subprocess.run(["ip", "-n", netns, "route", "del", *route], check=True)
 
 
 def test_a_gateway_not_up_after_the_ready_timeout_is_reported(healthy, lb_cannot_reach_the_canary):

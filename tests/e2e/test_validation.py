@@ -136,12 +136,15 @@ def test_dry_run_calls_nothing(first_deploy, tmp_path):
     assert "latency ms" not in result.output
 
 
-def test_a_wrong_answer_fails_exactly_that_model(first_deploy, tmp_path):
+@pytest.fixture
+def phi3_answers_wrongly(first_deploy):
     set_fault("llm-02", {"wrong_models": ["phi3:latest"]})
-    try:
-        result, report = validate(tmp_path)
-    finally:
-        set_fault("llm-02", {"reset": True})
+    yield
+    set_fault("llm-02", {"reset": True})
+
+
+def test_a_wrong_answer_fails_exactly_that_model(phi3_answers_wrongly, tmp_path):
+    result, report = validate(tmp_path)
     assert result.returncode != 0
     assert report is not None
     checks = by_check(report)
@@ -166,14 +169,9 @@ def test_a_wrong_answer_fails_exactly_that_model(first_deploy, tmp_path):
     assert_key_hidden(result, report)
 
 
-def test_a_backend_down_is_degraded_and_fails_when_strict(first_deploy, tmp_path):
-    fleet.power_off("llm-02")
-    try:
-        result, report = validate(tmp_path)
-        strict, strict_report = validate(tmp_path / "strict", "--data", "validation_strict=True")
-    finally:
-        fleet.power_on("llm-02")
-        helpers.wait_served(GATEWAY, "llm02-phi3")
+def test_a_backend_down_is_degraded_and_fails_when_strict(llm02_down, tmp_path):
+    result, report = validate(tmp_path)
+    strict, strict_report = validate(tmp_path / "strict", "--data", "validation_strict=True")
 
     # Not strict: llm-02's models are degraded, the host passes.
     assert result.returncode == 0, result.output[-4000:]
@@ -201,12 +199,15 @@ def test_a_backend_down_is_degraded_and_fails_when_strict(first_deploy, tmp_path
     assert_key_hidden(strict, strict_report)
 
 
-def test_the_gateway_stopped_is_a_failure_that_says_so(first_deploy, tmp_path):
+@pytest.fixture
+def gateway_stopped(first_deploy):
     helpers.ssh(GATEWAY, f"systemctl stop {helpers.UNIT}")
-    try:
-        result, report = validate(tmp_path, "--data", "validation_ready_timeout=3")
-    finally:
-        helpers.ssh(GATEWAY, START, timeout=240)
+    yield
+    helpers.ssh(GATEWAY, START, timeout=240)
+
+
+def test_the_gateway_stopped_is_a_failure_that_says_so(gateway_stopped, tmp_path):
+    result, report = validate(tmp_path, "--data", "validation_ready_timeout=3")
     assert result.returncode != 0
     assert report["summary"] == {"passed": 0, "failed": 1, "degraded": 0}
     (check,) = report["checks"]
