@@ -11,9 +11,9 @@ import os
 import pytest
 
 from testbed import fleet
-from tests.e2e import helpers
+from tests.e2e import helpers, rollout_support
 
-GATEWAY = fleet.gateway_name(0)
+GATEWAY = helpers.GATEWAY
 
 
 def pytest_collection_modifyitems(items):
@@ -41,3 +41,48 @@ def first_deploy(fleet_machines) -> helpers.DeployResult:
     result = helpers.pyinfra("--limit", GATEWAY)
     assert result.returncode == 0, f"first deploy failed:\n{result.output[-4000:]}"
     return result
+
+
+@pytest.fixture
+def restore_gateway(first_deploy):
+    """After the test, the shared gateway is back in the repository's state with the key it had.
+    A teardown that fails is reported as an error of its own: it never hides the test's failure."""
+    key = helpers.master_key(GATEWAY)
+    yield
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key})
+
+
+@pytest.fixture(scope="session")
+def rollout_fleet(first_deploy) -> rollout_support.RolloutFleet:
+    """Three gateways (the shared one first, then two of the rollout's own) behind hx-lb,
+    deployed once with the shared gateway's own key: no other module's key changes."""
+    added = [m.name for m in fleet.add_gateways(2)]
+    fleet.add_loadbalancer()
+    gateways = [GATEWAY, *added]
+    key = helpers.master_key(GATEWAY)
+    limits = [arg for name in [*gateways, rollout_support.LB] for arg in ("--limit", name)]
+    result = helpers.pyinfra(*limits, env={"MASTER_KEY": key})  # in parallel
+    assert result.returncode == 0, f"the rollout fleet's first deploy failed:\n{result.output[-4000:]}"
+    rf = rollout_support.RolloutFleet(gateways, key, rollout_support.config_sha(GATEWAY))
+    rollout_support.wait_all_up(gateways)
+    yield rf
+    for name in added:
+        fleet.remove_machine(name)
+
+
+@pytest.fixture
+def healthy(rollout_fleet) -> rollout_support.RolloutFleet:
+    """The rollout fleet in its starting state before the test; after it, the shared gateway as
+    the other modules expect it."""
+    rollout_support.make_healthy(rollout_fleet)
+    yield rollout_fleet
+    rollout_support.leave_shared_gateway_as_found(rollout_fleet)
+
+
+@pytest.fixture
+def llm02_down(first_deploy):
+    """The backend llm-02 powered off; after the test, on again and served by the shared gateway."""
+    fleet.power_off("llm-02")
+    yield fleet.find("llm-02").address
+    fleet.power_on("llm-02")
+    helpers.wait_served(GATEWAY, "llm02-phi3")

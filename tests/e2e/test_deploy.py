@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import httpx
 import pytest
 import testinfra
 
 from testbed import fleet
 from tests.e2e import helpers
-from tests.e2e.conftest import GATEWAY
 
+GATEWAY = helpers.GATEWAY
 BASE = helpers.BASE
-CONFIG = f"{BASE}/config/api-gateway/config.yaml"
-ENV_FILE = f"{BASE}/config/api-gateway/gateway.env"
+CONFIG = helpers.CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +32,8 @@ def test_service_user_is_a_system_account(gw):
     assert not gw.file("/nonexistent").exists
 
 
-@pytest.mark.parametrize(
-    ("path", "owner", "group", "mode"),
-    [
-        (BASE, "root", "root", 0o755),
-        (f"{BASE}/gateway", "root", "root", 0o755),
-        (f"{BASE}/config/api-gateway", "root", "hx-gateway", 0o750),
-        (CONFIG, "root", "hx-gateway", 0o640),
-        (ENV_FILE, "root", "hx-gateway", 0o640),
-        (f"{BASE}/scripts/service/api-gateway/start.sh", "root", "root", 0o755),
-        (f"{BASE}/logs/services", "hx-gateway", "hx-gateway", 0o750),
-        ("/etc/systemd/system/hx-litellm-gateway.service", "root", "root", 0o644),
-    ],
-)
-def test_ownership_and_modes(gw, path, owner, group, mode):
-    f = gw.file(path)
-    assert f.exists, path
-    assert (f.user, f.group, f.mode) == (owner, group, mode)
+def test_ownership_and_modes(first_deploy):
+    assert helpers.stats(GATEWAY, *helpers.LAYOUT_MODES) == helpers.LAYOUT_MODES
 
 
 def test_nothing_under_base_dir_is_world_writable(gw):
@@ -83,8 +65,7 @@ def test_config_uses_real_litellm_syntax_and_no_secret(gw):
 def test_second_run_changes_nothing_and_does_not_restart(first_deploy):
     pid = helpers.main_pid(GATEWAY)
     again = helpers.pyinfra("--limit", GATEWAY)
-    assert again.returncode == 0, again.output[-3000:]
-    assert again.changed(GATEWAY) == []
+    helpers.assert_noop(again, GATEWAY)
     assert len(again.unchanged(GATEWAY)) >= 15
     assert helpers.main_pid(GATEWAY) == pid
 
@@ -110,28 +91,8 @@ def test_chat_and_embedding_through_the_gateway(first_deploy):
         assert len(emb.json()["data"][0]["embedding"]) == 1024
 
 
-def _catalogue_override(tmp_path, extra_model: str) -> str:
-    """A --group-data folder whose all.py adds one model to the repo's catalogue."""
-    folder = tmp_path / "group_data"
-    folder.mkdir()
-    (folder / "all.py").write_text(
-        textwrap.dedent(
-            f"""
-            import importlib.util
-            _spec = importlib.util.spec_from_file_location("_base", {str(helpers.REPO / "group_data/all.py")!r})
-            _base = importlib.util.module_from_spec(_spec)
-            _spec.loader.exec_module(_base)
-            models = _base.models + [
-                {{"name": {extra_model!r}, "backend": "llm-02", "model": "dolphin3:8b", "mode": "chat"}}
-            ]
-            """
-        )
-    )
-    return str(folder)
-
-
-def test_catalogue_change_dry_run_shows_diff_then_one_restart(first_deploy, tmp_path):
-    override = _catalogue_override(tmp_path, "llm02-dolphin3")
+def test_catalogue_change_dry_run_shows_diff_then_one_restart(restore_gateway, tmp_path):
+    override = helpers.with_extra_model(tmp_path / "group_data")
     config_before = helpers.ssh(GATEWAY, f"sha256sum {CONFIG}")
     pid = helpers.main_pid(GATEWAY)
 
@@ -142,30 +103,13 @@ def test_catalogue_change_dry_run_shows_diff_then_one_restart(first_deploy, tmp_
     assert helpers.ssh(GATEWAY, f"sha256sum {CONFIG}") == config_before
     assert helpers.main_pid(GATEWAY) == pid
 
-    starts_before = helpers.ssh(
-        GATEWAY, "journalctl -u hx-litellm-gateway.service -o cat | grep -c '^Started'"
-    )
-    try:
-        applied = helpers.pyinfra("--group-data", override, "--limit", GATEWAY)
-        assert applied.returncode == 0, applied.output[-3000:]
-        assert "tasks/service.py | Restart the gateway and wait for readiness" in applied.changed(GATEWAY)
-        starts_after = helpers.ssh(
-            GATEWAY, "journalctl -u hx-litellm-gateway.service -o cat | grep -c '^Started'"
-        )
-        assert int(starts_after) == int(starts_before) + 1  # exactly one restart
-        assert helpers.main_pid(GATEWAY) != pid
-        # The new model is served.
-        key = helpers.master_key(GATEWAY)
-        models = httpx.get(
-            f"http://{fleet.find(GATEWAY).address}:4000/v1/models",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=30,
-            trust_env=False,
-        ).json()
-        assert "llm02-dolphin3" in {m["id"] for m in models["data"]}
-        # And a re-run with the change is a no-op.
-        again = helpers.pyinfra("--group-data", override, "--limit", GATEWAY)
-        assert again.changed(GATEWAY) == []
-    finally:
-        restored = helpers.pyinfra("--limit", GATEWAY)
-        assert restored.returncode == 0, restored.output[-3000:]
+    starts_before = helpers.starts(GATEWAY)
+    applied = helpers.pyinfra("--group-data", override, "--limit", GATEWAY)
+    assert applied.returncode == 0, applied.output[-3000:]
+    assert "tasks/service.py | Restart the gateway and wait for readiness" in applied.changed(GATEWAY)
+    assert helpers.starts(GATEWAY) == starts_before + 1  # exactly one restart
+    assert helpers.main_pid(GATEWAY) != pid
+    # The new model is served.
+    assert "llm02-dolphin3" in helpers.served_models(GATEWAY)
+    # And a re-run with the change is a no-op.
+    helpers.assert_noop(helpers.pyinfra("--group-data", override, "--limit", GATEWAY), GATEWAY)

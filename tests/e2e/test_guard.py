@@ -1,4 +1,5 @@
-"""The identity guard on a fresh machine: it refuses before any change; FORCE=1 gets past it."""
+"""The identity guard: on a fresh machine (booted for the test, removed after) it refuses before
+any change; FORCE=1 gets past it."""
 
 from __future__ import annotations
 
@@ -10,31 +11,17 @@ from tests.e2e import helpers
 WRONG_ADDRESS = "198.18.0.250"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fresh_gateway(fleet_machines):
     """A gateway machine of its own that no deploy has touched yet."""
-    existing = [m for m in fleet.load_machines() if m.role == "gateway"]
-    if len(existing) < 2:
-        fleet.add_gateways(1)
-    name = fleet.gateway_name(1)
-    # Another module may have powered it off (install_paths) or deployed it (rollout): take a new one.
-    if not fleet.pid_alive(fleet.find(name).pid) or "hx-gateway" in _snapshot(name):
-        return fleet.add_gateways(1)[0].name
-    return name
-
-
-def _snapshot(name: str) -> str:
-    """What a deploy would create or change, as one comparable text."""
-    return helpers.ssh(
-        name,
-        "getent passwd hx-gateway; ls -la /opt /etc/systemd/system; "
-        "find /opt /etc/systemd/system -newer /etc/hostname 2>/dev/null | sort",
-        check=False,
-    )
+    name = helpers.fresh_gateway()
+    yield name
+    fleet.remove_machine(name)
 
 
 def test_guard_refuses_a_host_that_does_not_own_the_gateway_address(fresh_gateway):
-    before = _snapshot(fresh_gateway)
+    before = helpers.untouched_snapshot(fresh_gateway)
+    assert "hx-gateway" not in before
     dry = helpers.pyinfra(
         "--dry", "--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}", json_output=False
     )
@@ -44,16 +31,16 @@ def test_guard_refuses_a_host_that_does_not_own_the_gateway_address(fresh_gatewa
     assert "REFUSING TO DEPLOY" in result.output
     assert WRONG_ADDRESS in result.output
     assert "FORCE=1" in result.output  # the message names the way out
-    assert _snapshot(fresh_gateway) == before
-    assert "hx-gateway" not in before
-    # Only the refusal itself ran; no operation changed anything.
-    assert result.changed(fresh_gateway) == []
+    assert helpers.untouched_snapshot(fresh_gateway) == before
 
 
-def test_force_passes_the_guard_with_a_loud_warning(fresh_gateway):
-    result = helpers.pyinfra(
-        "--limit", fresh_gateway, "--data", f"gateway_ip={WRONG_ADDRESS}", env={"FORCE": "1"}
-    )
-    assert result.returncode == 0, result.output[-3000:]
+def test_force_passes_the_guard_with_a_loud_warning(first_deploy):
+    """On the deployed shared gateway (gateway_ip is used by the guard and the validation's URL
+    only): FORCE=1 gets every later step planned and run, validated at the address the deploy
+    reached the host by, and, the host being as wanted, nothing changes."""
+    gateway = helpers.GATEWAY
+    result = helpers.pyinfra("--limit", gateway, "--data", f"gateway_ip={WRONG_ADDRESS}", env={"FORCE": "1"})
+    helpers.assert_noop(result, gateway)
     assert "FORCED past the identity guard" in result.output
-    assert helpers.ssh(fresh_gateway, "systemctl is-active hx-litellm-gateway.service").strip() == "active"
+    assert "validation OK: " in result.output and f"({helpers.url(gateway)}, litellm " in result.output
+    assert any(name.startswith("tasks/service.py") for name in result.unchanged(gateway))

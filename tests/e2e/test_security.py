@@ -2,33 +2,34 @@
 start-up, the master key's single home and its rotation, the permission model and its repair,
 loopback-only listening, hostile free text, and a bad value that changes nothing.
 
-Every test shares the session's deployed gateway and puts back what it changed in a finally.
+Every test shares the session's deployed gateway; those that change it put it back in a fixture's
+teardown (conftest.restore_gateway), so a failed restore never hides the test's own failure.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shlex
 import subprocess
-import textwrap
+import sys
 
 import httpx
 import pytest
 
-from testbed import fleet
 from tests.e2e import helpers
-from tests.e2e.conftest import GATEWAY
 
+GATEWAY = helpers.GATEWAY
 BASE = helpers.BASE
 UNIT = helpers.UNIT
 CONFIG_DIR = f"{BASE}/config/api-gateway"
-CONFIG = f"{CONFIG_DIR}/config.yaml"
-ENV_FILE = f"{CONFIG_DIR}/gateway.env"
+CONFIG = helpers.CONFIG
+ENV_FILE = helpers.ENV_FILE
 LOGS = f"{BASE}/logs/services"
-SCRIPTS = f"{BASE}/scripts/service/api-gateway"
-UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+SCRIPTS = helpers.SCRIPTS
+UNIT_FILE = helpers.UNIT_FILE
 VENV_PYTHON = f"{BASE}/gateway/venv/bin/python"
 # What LiteLLM 1.108.7 logs when it reaches for the internet at start-up (seen by starting it
 # without LITELLM_LOCAL_MODEL_COST_MAP on a fleet machine, which has no route out):
@@ -48,7 +49,7 @@ HOSTILE = 'it\'s "quoted" $HOME `whoami` # not a comment: yes\nsecond line'
 
 
 def base_url() -> str:
-    return f"http://{fleet.find(GATEWAY).address}:4000"
+    return helpers.url(GATEWAY)
 
 
 def get(path: str, key: str | None) -> httpx.Response:
@@ -60,19 +61,9 @@ def new_key() -> str:
     return "sk-" + secrets.token_urlsafe(32)
 
 
-def starts() -> int:
-    """How many times systemd has started the unit (the journal's 'Started' lines)."""
-    return int(helpers.ssh(GATEWAY, f"journalctl -u {UNIT} -o cat | grep -c '^Started' || true").strip())
-
-
 def changes(result: helpers.DeployResult) -> list[str]:
     """Changed operations, without the validation."""
     return [name for name in result.changed(GATEWAY) if not name.startswith("tasks/validate.py")]
-
-
-def restore() -> None:
-    result = helpers.pyinfra("--limit", GATEWAY)
-    assert result.returncode == 0, result.output[-3000:]
 
 
 def host_yaml(expression: str) -> object:
@@ -171,150 +162,161 @@ def test_master_key_appears_nowhere_but_its_file(first_deploy, tmp_path):
     assert tracked.returncode == 1, "the master key is in a file tracked by git"
 
 
-def test_key_rotation_restarts_once_and_only_the_new_key_works(first_deploy):
+def files_holding_the_key_on_the_host() -> list[str]:
+    """Every file on the gateway's disk holding the key (binary journals included), found with
+    a pattern file made on the host from the env file: the key is never on a command line."""
+    pattern = "/run/hx-key-pattern"
+    found = helpers.ssh(
+        GATEWAY,
+        f"umask 077; sed -n 's/^LITELLM_MASTER_KEY=//p' {ENV_FILE} > {pattern}; "
+        f"test -s {pattern} || echo 'no key line'; "
+        f"grep -rlaF -f {pattern} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; "
+        f"rm -f {pattern}",
+        timeout=120,
+    )
+    return sorted(line for line in found.splitlines() if line != pattern)
+
+
+def test_master_key_on_the_host_only_in_its_file_and_the_root_only_rollback_copy(first_deploy):
+    saved = f"{helpers.LAST_GOOD}/gateway.env"
+    assert files_holding_the_key_on_the_host() == sorted([ENV_FILE, saved])
+    assert helpers.stats(GATEWAY, f"{BASE}/releases", helpers.LAST_GOOD, saved) == {
+        f"{BASE}/releases": "root:root 700",
+        helpers.LAST_GOOD: "root:root 700",
+        saved: "root:root 600",
+    }
+
+
+def test_master_key_appears_in_no_report_and_no_rollout_log(first_deploy):
+    """A rollout with MASTER_KEY writes its pyinfra logs under reports/rollout-<time>/; neither
+    they nor any other report on the control machine hold the key."""
+    key = helpers.master_key(GATEWAY)
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rollout", helpers.INVENTORY, "--limit", GATEWAY],
+        cwd=helpers.REPO,
+        env={**env, "MASTER_KEY": key},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    log_dir = re.search(r"logs in (\S+)", proc.stdout)
+    assert log_dir, proc.stdout[-2000:]
+    logs = list((helpers.REPO / log_dir.group(1)).glob("*.log"))
+    assert len(logs) >= 2, logs  # the plan and the canary's deploy, at least
+    assert key not in proc.stdout + proc.stderr
+    reports = [p for p in (helpers.REPO / "reports").rglob("*") if p.is_file()]
+    assert set(logs) <= set(reports)
+    holding = [str(p) for p in reports if key.encode() in p.read_bytes()]
+    assert holding == [], f"the master key is in {holding}"
+
+
+def test_key_rotation_restarts_once_and_only_the_new_key_works(restore_gateway):
     original = helpers.master_key(GATEWAY)
     rotated = new_key()
     env_before = helpers.ssh(GATEWAY, f"sha256sum {ENV_FILE}")
-    pid, started = helpers.main_pid(GATEWAY), starts()
-    try:
-        # --dry --diff shows that the key changes, never a key, and changes nothing.
-        dry = helpers.pyinfra(
-            "--dry", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated}, json_output=False
-        )
-        assert dry.returncode == 0, dry.output[-3000:]
-        assert f"Will replace {ENV_FILE} with the master key from MASTER_KEY (value not shown)" in dry.output
-        assert rotated not in dry.output and original not in dry.output
-        assert helpers.ssh(GATEWAY, f"sha256sum {ENV_FILE}") == env_before
-        # The upload, as verbose as pyinfra gets.
-        result = helpers.pyinfra("-vvv", "--debug", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated})
-        assert result.returncode == 0, result.output[-3000:]
-        assert "tasks/config.py | Install the master key from MASTER_KEY (value not shown)" in changes(result)
-        assert starts() == started + 1  # exactly one restart
-        assert helpers.main_pid(GATEWAY) != pid
-        assert get("/v1/models", original).status_code in (400, 401, 403)
-        assert get("/v1/models", rotated).status_code == 200
-        assert rotated not in result.output and original not in result.output
-        # Without MASTER_KEY the host's key stays: nothing changes, nothing restarts.
-        pid = helpers.main_pid(GATEWAY)
-        again = helpers.pyinfra("--limit", GATEWAY)
-        assert again.returncode == 0, again.output[-3000:]
-        assert changes(again) == []
-        assert helpers.main_pid(GATEWAY) == pid
-        assert helpers.master_key(GATEWAY) == rotated
-    finally:
-        back = helpers.pyinfra("--limit", GATEWAY, env={"MASTER_KEY": original})
-        assert back.returncode == 0, back.output[-3000:]
-        assert helpers.master_key(GATEWAY) == original
-
-
-def test_permission_drift_is_repaired_on_the_next_run_without_a_restart(first_deploy):
+    pid, started = helpers.main_pid(GATEWAY), helpers.starts(GATEWAY)
+    # --dry --diff shows that the key changes, never a key, and changes nothing.
+    dry = helpers.pyinfra(
+        "--dry", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated}, json_output=False
+    )
+    assert dry.returncode == 0, dry.output[-3000:]
+    assert f"Will replace {ENV_FILE} with the master key from MASTER_KEY (value not shown)" in dry.output
+    assert rotated not in dry.output and original not in dry.output
+    assert helpers.ssh(GATEWAY, f"sha256sum {ENV_FILE}") == env_before
+    # The upload, as verbose as pyinfra gets.
+    result = helpers.pyinfra("-vvv", "--debug", "--diff", "--limit", GATEWAY, env={"MASTER_KEY": rotated})
+    assert result.returncode == 0, result.output[-3000:]
+    assert "tasks/config.py | Install the master key from MASTER_KEY (value not shown)" in changes(result)
+    assert helpers.starts(GATEWAY) == started + 1  # exactly one restart
+    assert helpers.main_pid(GATEWAY) != pid
+    assert get("/v1/models", original).status_code in (400, 401, 403)
+    assert get("/v1/models", rotated).status_code == 200
+    assert rotated not in result.output and original not in result.output
+    # Without MASTER_KEY the host's key stays: nothing changes, nothing restarts.
     pid = helpers.main_pid(GATEWAY)
-    dropped = f"{SCRIPTS}/dropped-by-hand"
+    again = helpers.pyinfra("--limit", GATEWAY)
+    helpers.assert_noop(again, GATEWAY, ignore=("tasks/validate.py",))
+    assert helpers.main_pid(GATEWAY) == pid
+    assert helpers.master_key(GATEWAY) == rotated
+
+
+@pytest.fixture
+def dropped_by_hand(restore_gateway):
+    """Files a person dropped into the tree; removed after the test."""
+    paths = (f"{SCRIPTS}/dropped-by-hand", f"{LOGS}/note")
+    yield paths
+    helpers.ssh(GATEWAY, f"rm -f {' '.join(paths)}")
+
+
+def test_permission_drift_is_repaired_on_the_next_run_without_a_restart(dropped_by_hand):
+    pid = helpers.main_pid(GATEWAY)
+    dropped, note = dropped_by_hand
     helpers.ssh(
         GATEWAY,
         f"chown -R nobody:nogroup {BASE} && chmod -R o+w {BASE}/config && "
         f"chmod g+w,o+w {BASE}/gateway/venv/bin/litellm && chmod 777 {LOGS} && "
-        f"touch {dropped} {LOGS}/note && chmod 666 {dropped} {LOGS}/note",
+        f"touch {dropped} {note} && chmod 666 {dropped} {note}",
     )
-    repaired = False
-    try:
-        result = helpers.pyinfra("--limit", GATEWAY)
-        assert result.returncode == 0, result.output[-3000:]
-        repaired = True
-        assert any(name.startswith("tasks/layout.py | Repair owner/mode drift") for name in changes(result))
-        assert not any("Restart" in name for name in changes(result))
-        assert helpers.main_pid(GATEWAY) == pid  # ownership and modes do not restart the service
+    result = helpers.pyinfra("--limit", GATEWAY)
+    assert result.returncode == 0, result.output[-3000:]
+    assert any(name.startswith("tasks/layout.py | Repair owner/mode drift") for name in changes(result))
+    assert not any("Restart" in name for name in changes(result))
+    assert helpers.main_pid(GATEWAY) == pid  # ownership and modes do not restart the service
 
-        expected = {
-            BASE: "root:root 755",
-            f"{BASE}/gateway": "root:root 755",
-            f"{BASE}/gateway/venvs": "root:root 755",
-            f"{BASE}/config": "root:root 755",
-            CONFIG_DIR: "root:hx-gateway 750",
-            CONFIG: "root:hx-gateway 640",
-            ENV_FILE: "root:hx-gateway 640",
-            f"{SCRIPTS}/start.sh": "root:root 755",
-            f"{SCRIPTS}/stop.sh": "root:root 755",
-            f"{SCRIPTS}/status.sh": "root:root 755",
-            dropped: "root:root 644",
-            LOGS: "hx-gateway:hx-gateway 750",
-            f"{LOGS}/note": "hx-gateway:hx-gateway 664",
-        }
-        stats = helpers.ssh(GATEWAY, "stat -c '%n %U:%G %a' " + " ".join(expected))
-        actual = {line.rsplit(" ", 2)[0]: " ".join(line.rsplit(" ", 2)[1:]) for line in stats.splitlines()}
-        assert actual == expected
-        # The venv tree (and everything else outside config and logs): root's, not group/other-writable.
-        outside = (
-            f"find {BASE} \\( -path {CONFIG_DIR} -o -path {LOGS} \\) -prune -o "
-            "\\( ! -user root -o ! -group root -o \\( ! -type l -perm /022 \\) \\) -print"
-        )
-        assert helpers.ssh(GATEWAY, outside) == ""
-        assert (
-            helpers.ssh(GATEWAY, f"find {CONFIG_DIR} ! -user root -o ! -group hx-gateway -o -perm /027") == ""
-        )
-        assert helpers.ssh(GATEWAY, f"find {BASE} -perm -o+w ! -type l -print") == ""
-        assert get("/v1/models", helpers.master_key(GATEWAY)).status_code == 200
-        # And the repaired host is a no-op again.
-        again = helpers.pyinfra("--limit", GATEWAY)
-        assert again.returncode == 0, again.output[-3000:]
-        assert changes(again) == []
-    finally:
-        helpers.ssh(GATEWAY, f"rm -f {dropped} {LOGS}/note")
-        if not repaired:
-            restore()
-
-
-def test_loopback_listen_host_works_on_the_host(first_deploy):
-    try:
-        result = helpers.pyinfra("--limit", GATEWAY, "--data", "listen_host=127.0.0.1")
-        assert result.returncode == 0, result.output[-3000:]
-        assert "tasks/service.py | Restart the gateway and wait for readiness" in result.changed(GATEWAY)
-        # Nothing but the host reaches the API, the control machine included: not validated from here.
-        assert "listen_host is 127.0.0.1: the API answers only on the host itself" in result.output
-        listeners = helpers.ssh(GATEWAY, "ss -ltnH 'sport = :4000'")
-        assert "127.0.0.1:4000" in listeners and "0.0.0.0:4000" not in listeners, listeners
-        assert "OK: hx-litellm-gateway.service is ready" in helpers.ssh(GATEWAY, f"{SCRIPTS}/start.sh")
-        status = helpers.ssh(GATEWAY, f"{SCRIPTS}/status.sh")
-        assert "OK  /health/readiness" in status and "BAD" not in status, status
-        with pytest.raises(httpx.ConnectError):
-            get("/health/liveliness", None)
-    finally:
-        restore()
-    assert "0.0.0.0:4000" in helpers.ssh(GATEWAY, "ss -ltnH 'sport = :4000'")
-
-
-def test_hostile_description_reaches_the_host_literally(first_deploy, tmp_path):
-    folder = tmp_path / "group_data"
-    folder.mkdir()
-    (folder / "all.py").write_text(
-        textwrap.dedent(
-            f"""
-            import copy, importlib.util
-            _spec = importlib.util.spec_from_file_location("_base", {str(helpers.REPO / "group_data/all.py")!r})
-            _base = importlib.util.module_from_spec(_spec)
-            _spec.loader.exec_module(_base)
-            models = copy.deepcopy(_base.models)
-            models[3]["description"] = {HOSTILE!r}
-            """
-        )
+    expected = {**helpers.LAYOUT_MODES, dropped: "root:root 644", note: "hx-gateway:hx-gateway 664"}
+    assert helpers.stats(GATEWAY, *expected) == expected
+    # The venv tree (and everything else outside config and logs): root's, not group/other-writable.
+    outside = (
+        f"find {BASE} \\( -path {CONFIG_DIR} -o -path {LOGS} \\) -prune -o "
+        "\\( ! -user root -o ! -group root -o \\( ! -type l -perm /022 \\) \\) -print"
     )
-    try:
-        result = helpers.pyinfra("--group-data", str(folder), "--limit", GATEWAY)
-        assert result.returncode == 0, result.output[-3000:]
-        assert "tasks/config.py | Render config.yaml" in result.changed(GATEWAY)
-        found = host_yaml(
-            "[e.get('model_info', {}).get('description') for e in c['model_list'] "
-            "if e['model_name'] == 'llm01-llama3.2-3b']"
-        )
-        assert found == [HOSTILE]
-        key = helpers.master_key(GATEWAY)
-        assert get("/v1/models", key).status_code == 200
-        info = get("/model/info", key)
-        assert info.status_code == 200, info.text
-        entry = next(e for e in info.json()["data"] if e["model_name"] == "llm01-llama3.2-3b")
-        assert entry["model_info"]["description"] == HOSTILE
-    finally:
-        restore()
+    assert helpers.ssh(GATEWAY, outside) == ""
+    assert helpers.ssh(GATEWAY, f"find {CONFIG_DIR} ! -user root -o ! -group hx-gateway -o -perm /027") == ""
+    assert helpers.ssh(GATEWAY, f"find {BASE} -perm -o+w ! -type l -print") == ""
+    assert get("/v1/models", helpers.master_key(GATEWAY)).status_code == 200
+    # And the repaired host is a no-op again.
+    helpers.assert_noop(helpers.pyinfra("--limit", GATEWAY), GATEWAY, ignore=("tasks/validate.py",))
+
+
+def test_loopback_listen_host_works_on_the_host(restore_gateway):
+    result = helpers.pyinfra("--limit", GATEWAY, "--data", "listen_host=127.0.0.1")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "tasks/service.py | Restart the gateway and wait for readiness" in result.changed(GATEWAY)
+    # Nothing but the host reaches the API, the control machine included: not validated from here.
+    assert "listen_host is 127.0.0.1: the API answers only on the host itself" in result.output
+    listeners = helpers.ssh(GATEWAY, "ss -ltnH 'sport = :4000'")
+    assert "127.0.0.1:4000" in listeners and "0.0.0.0:4000" not in listeners, listeners
+    assert "OK: hx-litellm-gateway.service is ready" in helpers.ssh(GATEWAY, f"{SCRIPTS}/start.sh")
+    status = helpers.ssh(GATEWAY, f"{SCRIPTS}/status.sh")
+    assert "OK  /health/readiness" in status and "BAD" not in status, status
+    with pytest.raises(httpx.ConnectError):
+        get("/health/liveliness", None)
+
+
+def test_hostile_description_reaches_the_host_literally(restore_gateway, tmp_path):
+    folder = helpers.group_data(
+        tmp_path / "group_data",
+        f"""
+        models = copy.deepcopy(_base.models)
+        models[3]["description"] = {HOSTILE!r}
+        """,
+    )
+    result = helpers.pyinfra("--group-data", folder, "--limit", GATEWAY)
+    assert result.returncode == 0, result.output[-3000:]
+    assert "tasks/config.py | Render config.yaml" in result.changed(GATEWAY)
+    found = host_yaml(
+        "[e.get('model_info', {}).get('description') for e in c['model_list'] "
+        "if e['model_name'] == 'llm01-llama3.2-3b']"
+    )
+    assert found == [HOSTILE]
+    key = helpers.master_key(GATEWAY)
+    assert get("/v1/models", key).status_code == 200
+    info = get("/model/info", key)
+    assert info.status_code == 200, info.text
+    entry = next(e for e in info.json()["data"] if e["model_name"] == "llm01-llama3.2-3b")
+    assert entry["model_info"]["description"] == HOSTILE
 
 
 def test_a_bad_value_stops_the_deploy_and_changes_nothing_on_the_host(first_deploy):

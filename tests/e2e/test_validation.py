@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from testbed import fleet
 from tests.e2e import helpers
 
-GATEWAY = fleet.gateway_name(0)
+GATEWAY = helpers.GATEWAY
 START = f"{helpers.BASE}/scripts/service/api-gateway/start.sh"
 EMBEDDINGS = {"emb-premium": 1024, "emb-perf": 768, "emb-light": 384}
 CHATS = ["llm01-llama3.2-3b", "llm01-qwen3-1.7b", "llm01-mistral-small3.2", "llm02-phi3", "llm02-gemma2-2b"]
@@ -139,12 +139,15 @@ def test_dry_run_calls_nothing(first_deploy, tmp_path):
     assert "latency ms" not in result.output
 
 
-def test_a_wrong_answer_fails_exactly_that_model(first_deploy, tmp_path):
+@pytest.fixture
+def phi3_answers_wrongly(first_deploy):
     set_fault("llm-02", {"wrong_models": ["phi3:latest"]})
-    try:
-        result, report = validate(tmp_path)
-    finally:
-        set_fault("llm-02", {"reset": True})
+    yield
+    set_fault("llm-02", {"reset": True})
+
+
+def test_a_wrong_answer_fails_exactly_that_model(phi3_answers_wrongly, tmp_path):
+    result, report = validate(tmp_path)
     assert result.returncode != 0
     assert report is not None
     checks = by_check(report)
@@ -169,36 +172,9 @@ def test_a_wrong_answer_fails_exactly_that_model(first_deploy, tmp_path):
     assert_key_hidden(result, report)
 
 
-def wait_until_served(model: str, timeout: float = 60) -> None:
-    """After a backend comes back, wait until the gateway answers for its model again."""
-    key = helpers.master_key(GATEWAY)
-    body = {"model": model, "messages": [{"role": "user", "content": "Return exactly the text: HX-OK"}]}
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = httpx.post(
-                f"{gateway_url()}/v1/chat/completions",
-                json=body,
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=30,
-                trust_env=False,
-            )
-            if response.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{model} is not served again after {timeout} s"
-        time.sleep(1)
-
-
-def test_a_backend_down_is_degraded_and_fails_when_strict(first_deploy, tmp_path):
-    fleet.power_off("llm-02")
-    try:
-        result, report = validate(tmp_path)
-        strict, strict_report = validate(tmp_path / "strict", "--data", "validation_strict=True")
-    finally:
-        fleet.power_on("llm-02")
-        wait_until_served("llm02-phi3")
+def test_a_backend_down_is_degraded_and_fails_when_strict(llm02_down, tmp_path):
+    result, report = validate(tmp_path)
+    strict, strict_report = validate(tmp_path / "strict", "--data", "validation_strict=True")
 
     # Not strict: llm-02's models are degraded, the host passes.
     assert result.returncode == 0, result.output[-4000:]
@@ -228,12 +204,15 @@ def test_a_backend_down_is_degraded_and_fails_when_strict(first_deploy, tmp_path
     assert_key_hidden(strict, strict_report)
 
 
-def test_the_gateway_stopped_is_a_failure_that_says_so(first_deploy, tmp_path):
+@pytest.fixture
+def gateway_stopped(first_deploy):
     helpers.ssh(GATEWAY, f"systemctl stop {helpers.UNIT}")
-    try:
-        result, report = validate(tmp_path, "--data", "validation_ready_timeout=3")
-    finally:
-        helpers.ssh(GATEWAY, START, timeout=240)
+    yield
+    helpers.ssh(GATEWAY, START, timeout=240)
+
+
+def test_the_gateway_stopped_is_a_failure_that_says_so(gateway_stopped, tmp_path):
+    result, report = validate(tmp_path, "--data", "validation_ready_timeout=3")
     assert result.returncode != 0
     assert report["summary"] == {"passed": 0, "failed": 1, "degraded": 0}
     (check,) = report["checks"]
@@ -259,3 +238,38 @@ def test_master_key_from_the_control_machine_is_used_and_never_shown(first_deplo
     assert checks[(None, "auth-no-key")]["status"] == "pass"
     assert_key_hidden(result, report, key=other)
     assert_key_hidden(result, report)
+
+
+@pytest.fixture
+def env_file_aside(first_deploy):
+    """The host's env file moved aside (the running service keeps the key it started with)."""
+    helpers.ssh(GATEWAY, f"mv {helpers.ENV_FILE} {helpers.ENV_FILE}.hx-away")
+    yield
+    helpers.ssh(GATEWAY, f"mv {helpers.ENV_FILE}.hx-away {helpers.ENV_FILE}")
+
+
+def test_a_host_without_its_key_file_fails_validation_saying_where_to_look(env_file_aside, tmp_path):
+    result, report = validate(tmp_path)
+    assert result.returncode != 0
+    assert f"{GATEWAY}: cannot read the master key from {helpers.ENV_FILE}" in result.output
+    assert "set MASTER_KEY on the control machine, or deploy first" in result.output
+
+
+@pytest.fixture
+def malformed_env_file(first_deploy):
+    """The env file without a LITELLM_MASTER_KEY= line; the real one is back after the test."""
+    helpers.ssh(
+        GATEWAY,
+        f"cp -p {helpers.ENV_FILE} {helpers.ENV_FILE}.hx-away && "
+        f"sed -i 's/^LITELLM_MASTER_KEY=/LITELLM_MASTER_KEY_TYPO=/' {helpers.ENV_FILE}",
+    )
+    yield
+    helpers.ssh(GATEWAY, f"mv {helpers.ENV_FILE}.hx-away {helpers.ENV_FILE}")
+
+
+def test_a_malformed_key_file_fails_validation_naming_the_missing_line(malformed_env_file, tmp_path):
+    key = helpers.ssh(GATEWAY, f"sed -n 's/^LITELLM_MASTER_KEY_TYPO=//p' {helpers.ENV_FILE}").strip()
+    result, report = validate(tmp_path)
+    assert result.returncode != 0
+    assert f"{GATEWAY}: {helpers.ENV_FILE} has no LITELLM_MASTER_KEY=... line" in result.output
+    assert key and key not in result.output

@@ -21,7 +21,7 @@ import yaml
 from hxgw.catalogue import NAME_PATTERN, TAG_PATTERN, parse_catalogue
 from hxgw.settings import SERVICE_USER_PATTERN
 from hxops import paths
-from tests.unit.test_production_plan import PYINFRA, REPO, fake_inventory
+from tests.unit.helpers import PYINFRA, REPO, fake_inventory
 
 STRONG_BODY = "Zq3xV9kLm2Pw7RtY4uHs8JdN6bFgC1aE0oIxTrW5"
 GENERATE = "generate a strong key with"

@@ -1,90 +1,11 @@
-"""The production inventory, planned with pyinfra's @fake connector: no host is ever contacted.
-
-The fake inventory takes every host and its data from inventory.py and group_data/, drops the
-SSH settings, and answers the deploy's fact commands with a healthy Debian 12 gateway that owns
-(or, for the guard, does not own) 192.168.10.39.
-"""
+"""The production inventory, planned with pyinfra's @fake connector: no host is ever contacted
+(tests/unit/helpers.py builds the fake inventory)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
 
-from hxops.wheelhouse import release_for
-
-REPO = Path(__file__).resolve().parents[2]
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
-PROD_BACKENDS = {
-    "llm-01": ["llama3.2:3b", "qwen3:1.7b", "mistral-small3.2:latest"],
-    "llm-02": ["phi3:latest", "gemma2:2b"],
-    "orc": ["mxbai-embed-large:latest", "nomic-embed-text:latest", "all-minilm:latest"],
-}
-
-
-def gateway_fact(venv_installed: bool) -> str:
-    release = release_for((3, 11, 2), "x86_64", "2.36").id
-    lines = [f"bin {b}" for b in ("ip", "ss", "python3", "systemctl", "curl", "tar", "sha256sum")]
-    lines += ["os debian 12", "python 3.11.2 x86_64 2.36", "disk_kb 9000000", "service inactive 0"]
-    lines += ["venv -", "pkg python3-venv"] + ([f"release {release}"] if venv_installed else [])
-    return "\n".join(lines)
-
-
-def probe_fact() -> str:
-    parts = []
-    for name, tags in PROD_BACKENDS.items():
-        parts += [f"@@ {name} version", '{"version": "0.9.0"}', f"@@ {name} tags"]
-        parts.append(json.dumps({"models": [{"name": t} for t in tags]}))
-    return "\n".join(parts)
-
-
-def fake_inventory(tmp_path: Path, owned_address: str) -> Path:
-    addresses = [
-        {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
-        {"ifname": "eth0", "addr_info": [{"family": "inet", "local": owned_address, "prefixlen": 24}]},
-    ]
-    responses = {
-        "uname -s": "Linux",
-        "useradd": "/usr/sbin/useradd",
-        "command -v $b": gateway_fact(venv_installed=True),
-        "ip -j addr show": json.dumps(addresses),
-        "/api/version": probe_fact(),
-    }
-    path = tmp_path / "fake_inventory.py"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            import importlib.util
-            _spec = importlib.util.spec_from_file_location("prod", {str(REPO / "inventory.py")!r})
-            _prod = importlib.util.module_from_spec(_spec)
-            _spec.loader.exec_module(_prod)
-            _fake = {{"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": {responses!r}}}
-            gateways = [
-                ("@fake/" + name, {{**{{k: v for k, v in data.items() if not k.startswith("ssh_")}}, **_fake}})
-                for name, data in _prod.gateways
-            ]
-            """
-        )
-    )
-    return path
-
-
-def plan(inventory: Path, *args: str) -> subprocess.CompletedProcess:
-    # --dry: plan only. The @fake connector runs nothing anywhere, and the validation (an
-    # operation that calls the API only while executing) never fires under --dry, so no request
-    # can leave for 192.168.10.x.
-    return subprocess.run(
-        [PYINFRA, "--dry", *args, str(inventory), "deploy.py"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent)},
-    )
+from tests.unit.helpers import REPO, fake_inventory, plan
 
 
 def test_production_inventory_has_the_gateway_and_no_fleet_addresses():

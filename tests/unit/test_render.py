@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-import jinja2
 import yaml
 
 from hxgw.catalogue import parse_catalogue
 from hxgw.settings import parse_settings
-from hxops import paths
-
-REPO = paths.REPO
-
-
-def production_data() -> dict:
-    spec = importlib.util.spec_from_file_location("group_all", REPO / "group_data" / "all.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {k: v for k, v in vars(module).items() if not k.startswith("_")}
-
-
-def render(name: str, **context) -> str:
-    # pyinfra renders with StrictUndefined too: an unknown name fails instead of rendering empty.
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string((paths.TEMPLATES / name).read_text()).render(**context)
+from tests.unit.helpers import production_data, render
 
 
 def production_config() -> dict:

@@ -1,24 +1,16 @@
-"""The pure logic behind fast re-runs and installs: the host snapshot, the decisions of hxops.ops,
-the installer choice, the wheelhouse lock, and the benchmark's statistics."""
+"""The host snapshot (hxops.facts) and the decisions hxops.ops takes from it: what makes a re-run
+that changes nothing cost one remote command."""
 
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
-from bench import steps
-from hxgw.install import effective_installer, install_script
 from hxgw.settings import parse_settings
 from hxops import facts as hxfacts
-from hxops import ops, wheelhouse
+from hxops import ops
 
-REPO = Path(__file__).resolve().parents[2]
 SETTINGS = parse_settings({"base_dir": "/opt/hx", "gateway_ip": "198.18.0.39", "litellm_version": "1.108.7"})
 
 
@@ -158,165 +150,6 @@ def test_mode_int_is_pyinfras_representation():
     assert ops.mode_int("640") == 640 and ops.mode_int(755) == 755 and ops.mode_int(None) is None
     with pytest.raises(Exception, match="octal"):
         ops.mode_int("rw-r--r--")
-
-
-# ---------- the installer ----------
-
-
-def test_installer_choice():
-    assert effective_installer("uv", True) == "uv"
-    assert effective_installer("pip", True) == "pip"
-    assert effective_installer("uv", False) == "pip"  # uv comes only with the wheelhouse
-    with pytest.raises(ValueError, match="uv, pip"):
-        effective_installer("conda", True)
-
-
-def test_pip_fallback_script_uses_the_wheelhouse_offline_and_hash_checked():
-    script = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1", installer="pip")
-    assert "python3 -m venv /v/r1" in script
-    assert "/v/r1/bin/pip install" in script and "--no-index --find-links /g/.install-r1" in script
-    assert "--require-hashes -r /g/.install-r1/gateway.lock" in script
-    assert "uv" not in script.replace("/v/r1", "")
-    assert "litellm --version" in script and script.endswith("rm -rf /g/.install-r1 /g/wh.tar")
-
-
-def test_uv_script_unpacks_uv_from_its_wheel():
-    script = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1", installer="uv")
-    assert "python3 -m zipfile -e /g/.install-r1/uv-*.whl" in script
-    assert '"$uv" pip install' in script and "--offline --no-index" in script
-
-
-def test_install_compiles_litellm_after_the_smoke_test():
-    """The service cannot write bytecode: what it imports while serving must be compiled here."""
-    lines = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1").splitlines()
-    smoke = next(i for i, line in enumerate(lines) if "litellm --version" in line)
-    compile_ = next(i for i, line in enumerate(lines) if "-m compileall -q -j 0" in line)
-    release = next(i for i, line in enumerate(lines) if ".hx-release" in line)
-    assert smoke < compile_ < release
-    assert (
-        lines[compile_].startswith("/v/r1/bin/python -m compileall")
-        and '/litellm" > /dev/null' in lines[compile_]
-    )
-
-
-def test_index_install_is_pip_even_when_uv_is_asked_for():
-    script = install_script("r1", "/v/r1", "/g/gateway-r1.lock", None, "/g/.install-r1", installer="uv")
-    assert "/v/r1/bin/pip install" in script and "--no-index" not in script
-
-
-# ---------- the wheelhouse ----------
-
-
-def test_concurrent_deploys_share_one_wheelhouse_build(tmp_path, monkeypatch):
-    """Two deploys that need the same release at once: one builds, the other waits on the lock."""
-    monkeypatch.setattr(wheelhouse, "CACHE", tmp_path)
-    builds = []
-
-    def fake_pip(cmd, **_):
-        builds.append(cmd)
-        time.sleep(0.3)  # long enough for the other caller to reach the lock
-        dest = Path(cmd[cmd.index("--dest") + 1])
-        (dest / "pkg-1.0-py3-none-any.whl").write_bytes(b"wheel")
-
-        class Done:
-            returncode, stderr = 0, ""
-
-        return Done()
-
-    monkeypatch.setattr(wheelhouse.subprocess, "run", fake_pip)
-    release = wheelhouse.Release("abc", "3.11", "x86_64", "2.36")
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(wheelhouse.ensure_built(release))) for _ in range(3)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(builds) == 1
-    assert results == [tmp_path / "wheelhouse-abc.tar"] * 3
-    assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob("*.partial"))
-    # A later run finds the tar and builds nothing.
-    assert wheelhouse.ensure_built(release) == tmp_path / "wheelhouse-abc.tar" and len(builds) == 1
-
-
-GREENLETS = r"""
-from gevent import monkey
-
-monkey.patch_all()  # as pyinfra_cli does: the hosts are then planned in parallel greenlets
-import sys
-import time
-from pathlib import Path
-
-import gevent
-
-sys.path.insert(0, sys.argv[1])
-from hxops import wheelhouse
-
-wheelhouse.CACHE = Path(sys.argv[2])
-builds = []
-
-
-class Done:
-    returncode, stderr = 0, ""
-
-
-def fake_pip(cmd, **_):
-    builds.append(cmd)
-    time.sleep(0.3)  # cooperative, like waiting on the real pip download
-    (Path(cmd[cmd.index("--dest") + 1]) / "p-1.0-py3-none-any.whl").write_bytes(b"wheel")
-    return Done()
-
-
-wheelhouse.subprocess.run = fake_pip
-release = wheelhouse.Release("abc", "3.11", "x86_64", "2.36")
-jobs = [gevent.spawn(wheelhouse.ensure_built, release, log=lambda *_: None) for _ in range(3)]
-gevent.joinall(jobs, timeout=20, raise_error=True)
-print(len(builds), sum(job.successful() for job in jobs))
-"""
-
-
-def test_hosts_planned_in_parallel_greenlets_share_one_build_without_deadlock(tmp_path):
-    """pyinfra 3.10 plans hosts in greenlets of one process: a blocking flock() taken by the second
-    host froze the first one in the middle of its build (a cold cache and two hosts hung for ever)."""
-    script = tmp_path / "greenlets.py"
-    script.write_text(GREENLETS)
-    result = subprocess.run(
-        [sys.executable, str(script), str(REPO), str(tmp_path / "cache")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["1", "3"]  # one build, three hosts served
-
-
-def test_release_id_changes_with_the_target_python_and_platform():
-    a = wheelhouse.release_for((3, 11, 2), "x86_64", "2.36")
-    assert a == wheelhouse.release_for((3, 11, 9), "x86_64", "2.36")  # same minor: same wheels
-    assert a.id != wheelhouse.release_for((3, 12, 1), "x86_64", "2.36").id
-    assert a.id != wheelhouse.release_for((3, 11, 2), "aarch64", "2.36").id
-
-
-# ---------- the benchmark's arithmetic ----------
-
-
-def test_percentile_nearest_rank():
-    values = list(range(1, 201))
-    assert steps.percentile(values, 50) == 100
-    assert steps.percentile(values, 99) == 198
-    assert steps.percentile([5.0], 99) == 5.0
-    with pytest.raises(ValueError):
-        steps.percentile([], 50)
-
-
-def test_summary_and_table():
-    data = steps.summary([3.0, 1.0, 2.0])
-    assert (data["median"], data["min"], data["max"]) == (2.0, 1.0, 3.0)
-    row = {"figure": "no-op", "unit": "s", "n": 3, "target": "<= 4 s", "met": True, **data}
-    lines = steps.markdown_table([row])
-    assert lines[2] == "| no-op | 2.00 s | 1.00 s | 3.00 s | 3 | <= 4 s (met) |"
-    assert "MISSED" in steps.markdown_table([{**row, "met": False}])[2]
 
 
 def test_snapshot_covers_every_entry_of_the_globbed_directories():

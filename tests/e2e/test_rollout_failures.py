@@ -1,0 +1,151 @@
+"""The rollout's failure paths (rollout/runner.py), each driven for real through `python -m rollout`
+on the session's rollout fleet (three gateways behind hx-lb): a planning failure, an unreachable or
+failing load balancer (the rollout stops before any gateway), a drain that fails (nothing deployed
+in that batch), a gateway not UP on the LB after --ready-timeout, and a gateway restarted without
+a drain because its state changed after planning.
+
+Stand-ins where the fleet cannot fail by itself: the LB powered off, a value HAProxy refuses, the
+LB's admin socket moved away (HAProxy then refuses the runtime API), a blackhole route on the LB
+to one gateway (its health checks fail). Every test starts from and leaves the `healthy` state.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from testbed import fleet
+from tests.e2e import helpers
+from tests.e2e.rollout_support import (
+    LB,
+    config_sha,
+    lb_servers,
+    lb_set_state,
+    rollout,
+    rollout_cmd,
+    rollout_env,
+)
+
+SOCKET = "/run/haproxy/admin.sock"
+
+
+def unchanged_everywhere(gateways: list[str]) -> dict:
+    return {n: (config_sha(n), helpers.main_pid(n)) for n in gateways}
+
+
+def test_a_planning_failure_stops_before_anything_changes(healthy):
+    before = unchanged_everywhere(healthy.gateways)
+    result = rollout(healthy, "--data", "port=70000")
+    assert result.returncode == 1
+    assert "rollout: planning failed, nothing was changed" in result.output
+    # The first host planned names the problem: a gateway ("out of range") or the LB ("not a port").
+    assert re.search(r"port 70000 is (out of range|not a port number)", result.output), result.output
+    assert "--> canary" not in result.output
+    assert unchanged_everywhere(healthy.gateways) == before
+
+
+def test_an_unreachable_load_balancer_stops_the_rollout_before_any_gateway(healthy, tmp_path):
+    change = helpers.with_extra_model(tmp_path / "group_data")
+    before = unchanged_everywhere(healthy.gateways)
+    fleet.power_off(LB)  # the fixture powers it on again
+    result = rollout(healthy, "--group-data", change)
+    assert result.returncode == 1, result.output[-4000:]
+    assert result.status(LB) == "unreachable"
+    for name in healthy.gateways:
+        assert result.status(name) == "skipped"
+        assert f"load balancer {LB} unreachable: no gateway can be drained" in result.row(name)
+    assert unchanged_everywhere(healthy.gateways) == before
+
+
+def test_a_failing_load_balancer_deploy_stops_the_rollout_before_any_gateway(healthy, tmp_path):
+    change = helpers.with_extra_model(tmp_path / "group_data")
+    before = unchanged_everywhere(healthy.gateways)
+    result = rollout(healthy, "--group-data", change, "--data", "lb_check_interval_ms=abc")
+    assert result.returncode == 1, result.output[-4000:]
+    assert result.status(LB) == "failed"
+    assert "haproxy -c refused the new config" in result.output
+    for name in healthy.gateways:
+        assert result.status(name) == "skipped"
+        assert f"load balancer {LB} failed" in result.row(name)
+    assert unchanged_everywhere(healthy.gateways) == before
+    helpers.redeploy(LB)  # its candidate config back to the wanted one
+
+
+@pytest.fixture
+def admin_socket_away(healthy):
+    """HAProxy's runtime API refuses: its socket is moved away (HAProxy keeps it open)."""
+    helpers.ssh(LB, f"mv {SOCKET} {SOCKET}.hx-away")
+    yield
+    helpers.ssh(LB, f"mv {SOCKET}.hx-away {SOCKET}")
+
+
+def test_a_failed_drain_deploys_nothing_in_that_batch(healthy, admin_socket_away, tmp_path):
+    change = helpers.with_extra_model(tmp_path / "group_data")
+    canary = healthy.gateways[0]
+    before = unchanged_everywhere(healthy.gateways)
+    result = rollout(healthy, "--group-data", change)
+    assert result.returncode == 1, result.output[-4000:]
+    assert result.status(canary) == "failed"
+    assert f"not drained from {LB}: HAProxy runtime API at {SOCKET}" in result.row(canary)
+    assert "nothing deployed" in result.row(canary)
+    for name in healthy.gateways[1:]:
+        assert result.status(name) == "skipped"
+    assert unchanged_everywhere(healthy.gateways) == before
+
+
+@pytest.fixture
+def lb_cannot_reach_the_canary(healthy):
+    """A blackhole route on the LB to the canary: HAProxy's health checks of it fail, while the
+    control machine still reaches it (its deploy and validation pass)."""
+    canary = healthy.gateways[0]
+    # From the control machine, in the LB's network namespace: the LB itself may not change routes.
+    route = ["blackhole", f"{fleet.find(canary).address}/32"]
+    netns = fleet.find(LB).netns
+    subprocess.run(["ip", "-n", netns, "route", "add", *route], check=True)
+    yield canary
+    subprocess.run(["ip", "-n", netns, "route", "del", *route], check=True)
+
+
+def test_a_gateway_not_up_after_the_ready_timeout_is_reported(healthy, lb_cannot_reach_the_canary):
+    canary = lb_cannot_reach_the_canary
+    # Left in maintenance by an earlier rollout: this one puts it back once deployed, and waits
+    # for UP, which the failing health checks never give.
+    lb_set_state(canary, "maint")
+    result = rollout(healthy, "--ready-timeout", "5")
+    assert f"{canary}: found drained on the load balancer" in result.output
+    assert f"not UP on {LB} after 5 s" in result.row(canary)
+    assert lb_servers()[canary]["status"] != "UP"
+    for name in healthy.gateways[1:]:
+        assert "not UP" not in result.row(name)
+
+
+def test_a_restart_the_plan_did_not_foresee_is_reported_as_undrained(healthy):
+    """The second gateway's service goes stale while the canary deploys: planned without a
+    restart, so not drained, it restarts anyway, and the report says so."""
+    canary, second = healthy.gateways[0], healthy.gateways[1]
+    pid = helpers.main_pid(second)
+    proc = subprocess.Popen(
+        rollout_cmd(healthy, "--batch-size", "1"),
+        cwd=helpers.REPO,
+        env=rollout_env(healthy.key),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(f"--> canary: {canary}"):  # planning is over; the second waits its turn
+            helpers.ssh(second, f"touch {helpers.CONFIG}")
+    proc.wait(timeout=60)
+    output = "".join(lines)
+    assert (
+        f"--> batch 1: {second} (no restart planned)" in output or f"{second} (no restart planned)" in output
+    )
+    assert (
+        "restarted without a drain (not planned)"
+        in [line for line in output.splitlines() if line.startswith(second + " ")][-1]
+    )
+    assert helpers.main_pid(second) != pid
