@@ -49,6 +49,13 @@ TOOL = {
 }
 
 
+class FleetURLs(dict):
+    """The fixture's values; its repr (shown in a failing test's traceback) hides the key."""
+
+    def __repr__(self) -> str:
+        return repr({name: ("<master key>" if name == "key" else value) for name, value in self.items()})
+
+
 @pytest.fixture(scope="module")
 def fleet_urls(first_deploy) -> dict:
     """{"gateway": URL, "load balancer": URL, "key": master key}: hx-lb in front of every running
@@ -63,7 +70,7 @@ def fleet_urls(first_deploy) -> dict:
     urls = {"gateway": url(GATEWAY), "load balancer": url(LB), "key": key}
     wait_ready(urls["load balancer"])
     since = helpers.ssh(GATEWAY, "date +%s").strip()
-    yield {**urls, "since": since}
+    yield FleetURLs(urls, since=since)
     if not had_lb:
         fleet.remove_machine(LB)
 
