@@ -1,7 +1,7 @@
 """Post-deploy validation of one gateway: real API calls, one result record per check, a report.
 
-Pure logic with httpx and no pyinfra: tasks/validate.py runs `validate()` from a pyinfra
-`python.call` callback on the control machine and turns failures into a failed host.
+Pure logic with httpx and no pyinfra: hxops/validation_op.py runs `validate()` on the control
+machine while the deploy executes and turns failures into a failed host.
 
 Checks, in order: readiness (polled up to a timeout; a gateway that does not answer stops the
 run there), auth (no key, a non-Bearer header, an empty Bearer and a wrong key each get exactly
