@@ -19,6 +19,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from hxgw.layout import auth_module_file
 from hxgw.settings import Settings
 
 LAST_GOOD = "last-good"
@@ -45,6 +46,7 @@ def live_paths(settings: Settings) -> dict[str, str]:
     return {
         "config.yaml": settings.config_file,
         "gateway.env": settings.env_file,
+        "hx_auth.py": auth_module_file(settings),
         settings.unit_name: unit_file(settings),
     }
 

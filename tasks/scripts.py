@@ -7,6 +7,7 @@ import posixpath
 
 from pyinfra.api import deploy
 
+from hxgw.layout import auth_module_file
 from hxops import ops, paths, release
 from hxops.facts import Snapshot
 from hxops.plan import GatewayPlan
@@ -37,5 +38,6 @@ def scripts(plan: GatewayPlan, snapshot: Snapshot) -> None:
         settings=settings,
         last_good=release.last_good_dir(settings),
         unit_file=release.unit_file(settings),
+        auth_file=auth_module_file(settings),
         start=posixpath.join(settings.scripts_dir, "start.sh"),
     )

@@ -303,10 +303,12 @@ def test_rollback_script_renders_and_is_valid_shell(tmp_path):
         settings=settings,
         last_good=release.last_good_dir(settings),
         unit_file=release.unit_file(settings),
+        auth_file="/opt/hx/config/api-gateway/hx_auth.py",
         start="/opt/hx/scripts/service/api-gateway/start.sh",
     )
     script = tmp_path / "rollback.sh"
     script.write_text(text)
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     assert "GOOD=/opt/hx/releases/last-good" in text
+    assert 'cp "$AUTH_FILE" "$new/hx_auth.py"' in text  # the key check is saved with its config
     assert "NOT ROLLED BACK: there is no last known good release yet" in text
