@@ -228,12 +228,14 @@ def test_allowed_places_and_new_settings_are_kept() -> None:
 
 
 def test_a_version_the_lock_does_not_install_is_refused() -> None:
-    assert parse_settings(BASELINE, locked_litellm_version="1.74.9").litellm_version == "1.74.9"
+    data = {**BASELINE, "litellm_version": "1.110.2"}
+    assert parse_settings(data, locked_litellm_version="1.110.2").litellm_version == "1.110.2"
     with pytest.raises(ConfigError) as caught:
-        parse_settings(BASELINE, locked_litellm_version="1.108.7")
+        parse_settings(data, locked_litellm_version="1.108.7")
     (line,) = caught.value.problems
-    assert "settings: litellm_version '1.74.9' is not the release the venv installs" in line
+    assert "settings: litellm_version '1.110.2' is not the release the venv installs" in line
     assert "litellm_version = '1.108.7'" in line
+    assert "make lock LITELLM=1.110.2" in line
 
 
 def test_the_locked_version_is_read_from_the_lock() -> None:
