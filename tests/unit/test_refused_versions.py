@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hxgw.errors import ConfigError
 from hxgw.refused_versions import REFUSED_FILE, load_refused, refusal
-from hxgw.settings import locked_litellm_version
+from hxgw.settings import locked_litellm_version, parse_settings
 from hxops.lock_gateway import GATEWAY_IN, GATEWAY_LOCK, GROUP_DATA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,3 +113,21 @@ def test_make_lock_refuses_and_changes_nothing(tmp_path, version, expected) -> N
 def test_refused_file_is_the_one_the_readme_names() -> None:
     readme = (REPO / "README.md").read_text()
     assert REFUSED_FILE.relative_to(REPO).as_posix() in readme
+
+
+def test_the_plan_refuses_a_listed_version_even_when_the_lock_holds_it() -> None:
+    data = {"base_dir": "/opt/hx", "gateway_ip": "192.0.2.1", "litellm_version": "1.82.7"}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data, locked_litellm_version="1.82.7")
+    (line,) = caught.value.problems
+    assert "litellm_version '1.82.7': litellm 1.82.7 is refused" in line
+    assert "make lock LITELLM=X.Y.Z" in line
+
+
+def test_the_plan_refuses_a_lock_that_pins_a_listed_version() -> None:
+    data = {"base_dir": "/opt/hx", "gateway_ip": "192.0.2.1", "litellm_version": "1.110.2"}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data, locked_litellm_version="1.83.0")
+    (line,) = caught.value.problems
+    assert "requirements/gateway.lock pins litellm 1.83.0 is refused" in line
+    assert "GHSA-4xpc-pv4p-pm3w" in line
