@@ -115,19 +115,27 @@ def test_refused_file_is_the_one_the_readme_names() -> None:
     assert REFUSED_FILE.relative_to(REPO).as_posix() in readme
 
 
-def test_the_plan_refuses_a_listed_version_even_when_the_lock_holds_it() -> None:
-    data = {"base_dir": "/opt/hx", "gateway_ip": "192.0.2.1", "litellm_version": "1.82.7"}
+@pytest.mark.parametrize(
+    ("version", "locked", "expected"),
+    [
+        # Refused even when the lock holds it (a hand-edited lock): never offered to re-lock.
+        (
+            "1.82.7",
+            "1.82.7",
+            ["litellm_version '1.82.7': litellm 1.82.7 is refused", "make lock LITELLM=X.Y.Z"],
+        ),
+        # A lock that pins a listed release is refused whatever the data says.
+        (
+            "1.110.2",
+            "1.83.0",
+            ["requirements/gateway.lock pins litellm 1.83.0 is refused", "GHSA-4xpc-pv4p-pm3w"],
+        ),
+    ],
+)
+def test_the_plan_refuses_a_listed_version_in_the_data_or_the_lock(version, locked, expected) -> None:
+    data = {"base_dir": "/opt/hx", "gateway_ip": "192.0.2.1", "litellm_version": version}
     with pytest.raises(ConfigError) as caught:
-        parse_settings(data, locked_litellm_version="1.82.7")
+        parse_settings(data, locked_litellm_version=locked)
     (line,) = caught.value.problems
-    assert "litellm_version '1.82.7': litellm 1.82.7 is refused" in line
-    assert "make lock LITELLM=X.Y.Z" in line
-
-
-def test_the_plan_refuses_a_lock_that_pins_a_listed_version() -> None:
-    data = {"base_dir": "/opt/hx", "gateway_ip": "192.0.2.1", "litellm_version": "1.110.2"}
-    with pytest.raises(ConfigError) as caught:
-        parse_settings(data, locked_litellm_version="1.83.0")
-    (line,) = caught.value.problems
-    assert "requirements/gateway.lock pins litellm 1.83.0 is refused" in line
-    assert "GHSA-4xpc-pv4p-pm3w" in line
+    for part in expected:
+        assert part in line
