@@ -66,7 +66,7 @@ class Settings(BaseModel):
         description="The exact LiteLLM release; it must match the pin in requirements/gateway.lock "
         "(`make lock LITELLM=X.Y.Z` sets both). Releases in requirements/refused-litellm.toml are refused.",
         json_schema_extra=messages(
-            "pin an exact LiteLLM release, e.g. litellm_version = '1.74.9'", _VERSION_RULE, _VERSION_RULE
+            "pin an exact LiteLLM release, e.g. litellm_version = '1.108.7'", _VERSION_RULE, _VERSION_RULE
         ),
     )
     service_user: str = Field(
