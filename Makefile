@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -15,6 +15,7 @@ help:
 	@echo "make testbed-up    boot the local fleet (GATEWAYS=N for more gateways)"
 	@echo "make testbed-down  stop the fleet and leave nothing behind"
 	@echo "make rollout       canary, then batches (BATCH=N) behind the load balancer; ARGS=--dry to preview"
+	@echo "make lock LITELLM=X.Y.Z  lock a LiteLLM release (refused ones excluded) and set litellm_version"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -75,3 +76,8 @@ bench: venv
 BATCH ?= 1
 rollout: venv
 	$(PY) -m rollout $(INVENTORY) --batch-size $(BATCH) $(ARGS)
+
+# One step for a LiteLLM upgrade or downgrade: pin, re-lock with hashes, set litellm_version.
+lock: venv
+	@test -n "$(LITELLM)" || { echo "name the release: make lock LITELLM=X.Y.Z"; exit 2; }
+	$(PY) -m hxops.lock_gateway $(LITELLM)

@@ -13,6 +13,7 @@ it before any host is touched.
 base_dir = "/opt/HX-Infrastructure-/api-gateway"
 
 # Exact pin; it must match the lock (requirements/gateway.lock), which the venv installs from.
+# `make lock LITELLM=X.Y.Z` sets both.
 litellm_version = "1.108.7"
 
 backends = [

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from hxgw import host_rules
 from hxgw.errors import ConfigError, text_problem  # noqa: F401 - ConfigError: old import path
 from hxgw.install import INSTALLERS, effective_installer
+from hxgw.refused_versions import refusal
 from hxgw.router_settings import ROUTER_KEYS, parse_router_settings  # noqa: F401 - old import path
 from hxgw.schema import escape, fix_of, messages, problem
 from hxgw.setting_fields import IPv4Text, boolean, integer, ipv4_text, seconds, validate_section
@@ -62,9 +63,10 @@ class Settings(BaseModel):
     )
     litellm_version: str = Field(
         pattern=VERSION_PATTERN,
-        description="The exact LiteLLM release; it must match the pin in requirements/gateway.lock.",
+        description="The exact LiteLLM release; it must match the pin in requirements/gateway.lock "
+        "(`make lock LITELLM=X.Y.Z` sets both). Releases in requirements/refused-litellm.toml are refused.",
         json_schema_extra=messages(
-            "pin an exact LiteLLM release, e.g. litellm_version = '1.74.9'", _VERSION_RULE, _VERSION_RULE
+            "pin an exact LiteLLM release, e.g. litellm_version = '1.108.7'", _VERSION_RULE, _VERSION_RULE
         ),
     )
     service_user: str = Field(
@@ -210,10 +212,20 @@ class Settings(BaseModel):
     @classmethod
     def _version_is_the_locked_one(cls, version: str, info: ValidationInfo) -> str:
         locked = (info.context or {}).get("locked_litellm_version")
-        if locked and version != locked:
+        if not locked:
+            return version
+        # The lock is the one truth; the refused list (requirements/refused-litellm.toml) wins over both.
+        if reason := refusal(version):
+            raise problem(f"{version!r}: {reason}; pick another release and run `make lock LITELLM=X.Y.Z`")
+        if reason := refusal(locked):
+            raise problem(
+                f"requirements/gateway.lock pins {reason}; run `make lock LITELLM=X.Y.Z` for a safe release"
+            )
+        if version != locked:
             raise problem(
                 f"{version!r} is not the release the venv installs: requirements/gateway.lock "
-                f"pins litellm {locked}; set litellm_version = {locked!r}, or re-lock for the new release"
+                f"pins litellm {locked}; set litellm_version = {locked!r}, or run "
+                f"`make lock LITELLM={version}` to lock and set the new release"
             )
         return version
 

@@ -52,9 +52,9 @@ BAD_CASES = [
     ("service-user-space", {"service_user": "hx gw"}, ["service_user 'hx gw'", "^[a-z_][a-z0-9_-]{0,31}$"]),
     ("service-user-long", {"service_user": "a" * 33}, ["service_user", "at most 32 characters"]),
     ("service-user-digit-first", {"service_user": "1hx"}, ["service_user '1hx'", "e.g. 'hx-gateway'"]),
-    ("version-missing", {"litellm_version": DELETE}, ["settings: litellm_version is not set", "litellm_version = '1.74.9'"]),
+    ("version-missing", {"litellm_version": DELETE}, ["settings: litellm_version is not set", "litellm_version = '1.108.7'"]),
     ("version-two-parts", {"litellm_version": "1.74"}, ["litellm_version '1.74' is not X.Y.Z", "pin an exact LiteLLM release"]),
-    ("version-prefixed", {"litellm_version": "v1.74.9"}, ["litellm_version 'v1.74.9' is not X.Y.Z", "litellm_version = '1.74.9'"]),
+    ("version-prefixed", {"litellm_version": "v1.74.9"}, ["litellm_version 'v1.74.9' is not X.Y.Z", "litellm_version = '1.108.7'"]),
     ("version-range", {"litellm_version": ">=1.74.9"}, ["litellm_version '>=1.74.9'", "pin an exact"]),
     ("version-newline", {"litellm_version": "1.74.9\n"}, ["litellm_version '1.74.9\\n'", "pin an exact"]),
     ("version-float", {"litellm_version": 1.74}, ["litellm_version float 1.74 is not X.Y.Z", "pin an exact"]),
@@ -228,12 +228,14 @@ def test_allowed_places_and_new_settings_are_kept() -> None:
 
 
 def test_a_version_the_lock_does_not_install_is_refused() -> None:
-    assert parse_settings(BASELINE, locked_litellm_version="1.74.9").litellm_version == "1.74.9"
+    data = {**BASELINE, "litellm_version": "1.110.2"}
+    assert parse_settings(data, locked_litellm_version="1.110.2").litellm_version == "1.110.2"
     with pytest.raises(ConfigError) as caught:
-        parse_settings(BASELINE, locked_litellm_version="1.108.7")
+        parse_settings(data, locked_litellm_version="1.108.7")
     (line,) = caught.value.problems
-    assert "settings: litellm_version '1.74.9' is not the release the venv installs" in line
+    assert "settings: litellm_version '1.110.2' is not the release the venv installs" in line
     assert "litellm_version = '1.108.7'" in line
+    assert "make lock LITELLM=1.110.2" in line
 
 
 def test_the_locked_version_is_read_from_the_lock() -> None:
