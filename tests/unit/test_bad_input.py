@@ -1,5 +1,5 @@
 """The bad-input matrix: the real CLI (`pyinfra --dry`) on the production inventory, faked with
-@fake (tests/unit/test_production_plan.py), refuses each bad value before any operation exists.
+@fake (tests/unit/helpers.py), refuses each bad value before any operation exists.
 
 Adding a case is one line in CASES: (id, how, value, substrings ONE problem line must hold).
 `how` is "data" (`--data key=value`), "env" (the MASTER_KEY environment variable) or "group"
