@@ -105,6 +105,21 @@ def planned(plan: list[dict], host: str, outcome: dict | None) -> dict:
     return {"changes": changes, "restart": bool((outcome or {}).get("restart"))}
 
 
+UNKNOWN_CAUSE = "pyinfra failed (see its log)"
+
+
+def said_in_log(host: str, log: str) -> str | None:
+    """For people, when the results name no cause: the first 'FAILED: ...' line the host's own
+    commands printed (the deploy's convention, e.g. haproxy -c refusing a config). Shown, never
+    used to decide anything: the status comes from the structured results."""
+    prefix = f"[{host}]"
+    for line in log.splitlines():
+        text = line.strip()
+        if text.startswith(prefix) and text[len(prefix) :].strip().startswith("FAILED:"):
+            return text[len(prefix) :].strip()
+    return None
+
+
 def classify(host: str, returncode: int, results: dict | None, outcome: dict | None) -> HostResult:
     """One host's outcome from a `pyinfra -y --json` run: its JSON results (None when pyinfra
     printed none: it does not when every host failed) and its outcome document (None when the
@@ -127,7 +142,7 @@ def classify(host: str, returncode: int, results: dict | None, outcome: dict | N
         if degraded:
             result.detail = f"degraded: {len(degraded)} check(s), e.g. {degraded[0]}"[:300]
         return result
-    cause = outcome.get("cause") or (f"failed at {errors[0]}" if errors else "pyinfra failed (see its log)")
+    cause = outcome.get("cause") or (f"failed at {errors[0]}" if errors else UNKNOWN_CAUSE)
     if outcome.get("rolled_back") is True:
         result.status = ROLLED_BACK
         result.detail = f"rolled back to the last known good release; cause: {cause}"[:400]

@@ -154,6 +154,8 @@ class Rollout:
         )
         for host in changing:
             result = logic.classify(host, run.returncode, run.results, run.outcomes.get(host))
+            if result.detail == logic.UNKNOWN_CAUSE:
+                result.detail = logic.said_in_log(host, run.output) or result.detail
             result.role = "load balancer"
             self.results[host] = result
             say(f"    {host}: {result.status} {result.detail}".rstrip())
@@ -220,6 +222,8 @@ class Rollout:
         outcomes = []
         for host in batch:
             result = logic.classify(host, run.returncode, run.results, run.outcomes.get(host))
+            if result.detail == logic.UNKNOWN_CAUSE:
+                result.detail = logic.said_in_log(host, run.output) or result.detail
             result.role = role
             watch = watches.get(host)
             seconds = watch.stop() if watch else None
@@ -235,8 +239,11 @@ class Rollout:
         for lb in self.lbs if back else []:
             answer = lb.control("ready", back, self.o.ready_timeout if serving else 5)
             if not answer.get("ok") and serving:
+                # Deployed but out of rotation: a failure, so the rollout stops before it drains
+                # more gateways and leaves the load balancer short of them.
                 for r in outcomes:
                     if r.name in serving:
+                        r.status = logic.FAILED
                         r.detail = (
                             r.detail + f"; not UP on {lb.name} after {self.o.ready_timeout:.0f} s"
                         ).lstrip("; ")

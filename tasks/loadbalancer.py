@@ -20,6 +20,8 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 
+from hxgw.errors import ConfigError
+from hxgw.loadbalancer_settings import LoadBalancerSettings, parse_loadbalancer_settings
 from hxops import outcome, paths
 from rollout.lbctl import BACKEND, CANDIDATE, CONFIG, CONTROL, SOCKET
 
@@ -48,8 +50,20 @@ def gateway_servers() -> list[dict]:
     return servers
 
 
+def loadbalancer_settings() -> LoadBalancerSettings:
+    """This host's lb_* settings (hxgw/loadbalancer_settings.py), checked before anything runs."""
+    try:
+        return parse_loadbalancer_settings(host.data)
+    except ConfigError as error:
+        raise DeployError(
+            f"{host.name}: the load balancer's data has {len(error.problems)} problem(s); nothing was "
+            "changed on any host:\n  - " + "\n  - ".join(error.problems)
+        ) from None
+
+
 @deploy("tasks/loadbalancer.py")
 def loadbalancer() -> None:
+    settings = loadbalancer_settings()
     servers = gateway_servers()
     outcome.record(host, planned=True)
 
@@ -68,11 +82,11 @@ def loadbalancer() -> None:
         "servers": servers,
         "backend": BACKEND,
         "admin_socket": SOCKET,
-        "bind": host.data.get("lb_bind", "0.0.0.0"),
-        "port": host.data.get("lb_port", 4000),
+        "bind": settings.lb_bind,
+        "port": settings.lb_port,
         "connect_timeout": 5,
-        "request_timeout": host.data.get("lb_request_timeout", 300),
-        "check_interval_ms": host.data.get("lb_check_interval_ms", 1000),
+        "request_timeout": settings.lb_request_timeout,
+        "check_interval_ms": settings.lb_check_interval_ms,
     }
     # The candidate is what `haproxy -c` checks; with --diff it shows the change against the last one.
     files.template(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,27 @@ def wait_all_up(names: list[str], timeout: float = 90) -> dict:
             return servers
         assert time.monotonic() < deadline, f"not every gateway is UP on {LB}: {servers}"
         time.sleep(0.5)
+
+
+# A stand-in for an HAProxy that refuses every new config: `haproxy -c` fails, anything else runs
+# the real binary. The deploy's own checks refuse the values HAProxy would, so this is how the
+# safety net behind them (check before install, no reload) is driven.
+_REFUSING_HAPROXY = """#!/bin/sh
+for arg; do [ "$arg" = -c ] && { echo '[ALERT] (stand-in) configuration refused' >&2; exit 1; }; done
+exec /usr/sbin/haproxy.hx-real "$@"
+"""
+
+
+@contextmanager
+def haproxy_refusing_configs():
+    helpers.ssh(LB, "mv /usr/sbin/haproxy /usr/sbin/haproxy.hx-real")
+    try:
+        helpers.ssh(
+            LB, f"cat > /usr/sbin/haproxy <<'EOF'\n{_REFUSING_HAPROXY}EOF\nchmod 755 /usr/sbin/haproxy"
+        )
+        yield
+    finally:
+        helpers.ssh(LB, "mv -f /usr/sbin/haproxy.hx-real /usr/sbin/haproxy")
 
 
 def haproxy_reloads() -> int:

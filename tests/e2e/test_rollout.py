@@ -30,6 +30,7 @@ from tests.e2e.rollout_support import (
     ClientLoop,
     children,
     config_sha,
+    haproxy_refusing_configs,
     haproxy_reloads,
     lb_control,
     lb_servers,
@@ -65,7 +66,13 @@ def test_the_load_balancer_is_idempotent_and_checks_a_config_before_reloading(he
     assert haproxy_reloads() == reloads + 2
     reloads, before = reloads + 2, live()
 
-    bad = helpers.pyinfra("--limit", LB, "--data", "lb_check_interval_ms=abc")  # a value HAProxy refuses
+    # A value HAProxy would refuse is refused before anything runs, naming the setting.
+    typo = helpers.pyinfra("--limit", LB, "--data", "lb_check_interval_ms=abc")
+    assert typo.returncode != 0 and "lb_check_interval_ms must be an integer" in typo.output
+    assert live() == before and haproxy_reloads() == reloads
+
+    with haproxy_refusing_configs():  # past the deploy's checks: `haproxy -c` is the last word
+        bad = helpers.pyinfra("--limit", LB, "--data", "lb_check_interval_ms=1500")
     assert bad.returncode != 0
     assert "haproxy -c refused the new config; the live one is unchanged" in bad.output
     assert live() == before

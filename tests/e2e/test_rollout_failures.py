@@ -4,7 +4,8 @@ failing load balancer (the rollout stops before any gateway), a drain that fails
 in that batch), a gateway not UP on the LB after --ready-timeout, and a gateway restarted without
 a drain because its state changed after planning.
 
-Stand-ins where the fleet cannot fail by itself: the LB powered off, a value HAProxy refuses, the
+Stand-ins where the fleet cannot fail by itself: the LB powered off, an haproxy that refuses every
+config (the deploy's own checks refuse the values HAProxy would), the
 LB's admin socket moved away (HAProxy then refuses the runtime API), a blackhole route on the LB
 to one gateway (its health checks fail). Every test starts from and leaves the `healthy` state.
 """
@@ -21,6 +22,7 @@ from tests.e2e import helpers
 from tests.e2e.rollout_support import (
     LB,
     config_sha,
+    haproxy_refusing_configs,
     lb_servers,
     lb_set_state,
     rollout,
@@ -62,7 +64,8 @@ def test_an_unreachable_load_balancer_stops_the_rollout_before_any_gateway(healt
 def test_a_failing_load_balancer_deploy_stops_the_rollout_before_any_gateway(healthy, tmp_path):
     change = helpers.with_extra_model(tmp_path / "group_data")
     before = unchanged_everywhere(healthy.gateways)
-    result = rollout(healthy, "--group-data", change, "--data", "lb_check_interval_ms=abc")
+    with haproxy_refusing_configs():
+        result = rollout(healthy, "--group-data", change, "--data", "lb_check_interval_ms=1500")
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(LB) == "failed"
     assert "haproxy -c refused the new config" in result.output
@@ -108,13 +111,15 @@ def lb_cannot_reach_the_canary(healthy):
     subprocess.run(["ip", "-n", netns, "route", "del", *route], check=True)
 
 
-def test_a_gateway_not_up_after_the_ready_timeout_is_reported(healthy, lb_cannot_reach_the_canary):
+def test_a_gateway_not_up_after_the_ready_timeout_fails_the_rollout(healthy, lb_cannot_reach_the_canary):
     canary = lb_cannot_reach_the_canary
     # Left in maintenance by an earlier rollout: this one puts it back once deployed, and waits
     # for UP, which the failing health checks never give.
     lb_set_state(canary, "maint")
     result = rollout(healthy, "--ready-timeout", "5")
     assert f"{canary}: found drained on the load balancer" in result.output
+    assert result.returncode == 1, result.output[-4000:]  # out of rotation is a failure
+    assert result.status(canary) == "failed"
     assert f"not UP on {LB} after 5 s" in result.row(canary)
     assert lb_servers()[canary]["status"] != "UP"
     for name in healthy.gateways[1:]:

@@ -312,3 +312,18 @@ def test_rollback_script_renders_and_is_valid_shell(tmp_path):
     assert "GOOD=/opt/hx/releases/last-good" in text
     assert 'cp "$AUTH_FILE" "$new/hx_auth.py"' in text  # the key check is saved with its config
     assert "NOT ROLLED BACK: there is no last known good release yet" in text
+
+
+def test_a_cause_only_the_log_holds_is_shown_from_the_hosts_own_failed_line():
+    log = (
+        "    [hx-lb]                 Success\n"
+        "    [hx-api-gateway-02]     FAILED: not this host\n"
+        "    [hx-lb]                 FAILED: haproxy -c refused the new config; the live one is unchanged\n"
+        "    [hx-lb]                 Error: executed 0 commands\n"
+    )
+    assert logic.said_in_log("hx-lb", log) == (
+        "FAILED: haproxy -c refused the new config; the live one is unchanged"
+    )
+    assert logic.said_in_log("hx-api-gateway-server", log) is None
+    failed = logic.classify("hx-lb", 1, None, {"planned": True})
+    assert (failed.status, failed.detail) == (logic.FAILED, logic.UNKNOWN_CAUSE)
