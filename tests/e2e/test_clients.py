@@ -334,6 +334,8 @@ def test_the_readme_snippets_work_as_written(fleet_urls, tmp_path):
     for language, code in snippets[1:]:
         script = tmp_path / f"snippet-{len(outputs)}.sh"
         run = code if language == "sh" else f"{sys.executable} - <<'HX_PYTHON'\n{code}HX_PYTHON\n"
+        # Nothing here may reach production's 192.168.10.x: only the fleet's addresses run.
+        assert "192.168." not in setup + run, f"{language} snippet names a production address"
         script.write_text("set -euo pipefail\n" + setup + run)
         proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, f"{language} snippet failed:\n{proc.stdout}\n{proc.stderr}"
