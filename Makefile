@@ -44,8 +44,11 @@ demo: venv
 deploy: venv
 	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy.py
 
+# Two workers, each with a fleet of its own (tests/conftest.py); tests sharing a costly fixture
+# stay on one worker (tests/e2e/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: venv
 	$(PY) -m pytest -ra tests/unit

@@ -1,4 +1,5 @@
-"""One local fleet shared by every end-to-end test, and one first deploy onto it.
+"""One local fleet shared by every end-to-end test, and one first deploy onto it (under
+pytest-xdist: one fleet per worker, tests/conftest.py).
 
 The fleet must start: when it cannot (not root, missing tools, boot failure) every e2e test
 ERRORS with the reason. Nothing here skips.
@@ -16,10 +17,30 @@ from tests.e2e import helpers, rollout_support
 GATEWAY = helpers.GATEWAY
 
 
+# Tests that share a costly fixture run on one xdist worker (`--dist loadgroup`), so the fixture
+# is built once: every test of the rollout fleet in one group, and a module's tests in one group
+# when it has a module-scoped fixture (a machine or a deploy of its own).
+ROLLOUT_GROUP = "rollout_fleet"
+
+
+def xdist_group(item) -> str | None:
+    if ROLLOUT_GROUP in item.fixturenames:
+        return ROLLOUT_GROUP
+    fixtures = getattr(item, "_fixtureinfo", None)
+    definitions = fixtures.name2fixturedefs.values() if fixtures else []
+    if any(defs[-1].scope == "module" for defs in definitions):
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+            group = xdist_group(item)
+            if group:
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
