@@ -2,7 +2,8 @@
 
 For a gateway host, every step of tasks/ in order (tasks/gateway.py): the data is checked before
 any host is touched (hxops.plan); a host that fails a pre-check gets no further operations, the
-other hosts go on. A host of the `loadbalancers` group gets HAProxy instead (tasks/loadbalancer.py).
+other hosts go on. A host of the `loadbalancers` group gets HAProxy instead (tasks/loadbalancer.py),
+one of the `caches` group Redis (tasks/cache.py); both run before any gateway step.
 """
 
 import sys
@@ -12,10 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyinfra import host  # noqa: E402
 
+from tasks.cache import cache  # noqa: E402
 from tasks.gateway import deploy_gateway  # noqa: E402
 from tasks.loadbalancer import loadbalancer  # noqa: E402
 
 if "loadbalancers" in host.groups:
     loadbalancer()  # the optional HAProxy front door (rollout/): none of the gateway steps
+elif "caches" in host.groups:
+    cache()  # the optional Redis for shared router state: none of the gateway steps
 else:
     deploy_gateway()

@@ -97,10 +97,39 @@ model_groups = [
 
 # LiteLLM router settings: Router() arguments the proxy passes on, checked by hxgw.router_settings
 # (unknown keys, wrong types, fallbacks naming no model are refused: LiteLLM would drop or die on them).
+# Together they make a group serve while any member lives, and a name whose only backend is down
+# fail fast (README "Failover" has the measured figures; read in LiteLLM 1.108.7's router.py).
 router_settings = {
+    # Random member per request, weighted equally: the only strategy weighted failover works with.
     "routing_strategy": "simple-shuffle",
+    # A failed member is not picked again for that request: the router re-picks among the group's
+    # other members (those not cooling down), up to max_fallbacks (5) times. Without it a retry
+    # picks at random again, and a group with 2 of 3 members on a dead backend failed 1 in 3.
+    "enable_weighted_failover": True,
+    # Retries on the SAME pick, per error: none for an unreachable backend (DefaultRetries covers
+    # APIConnectionError: the failover moves on at once, and a name with one member fails in well
+    # under 2 s instead of backing off 1.5 s) nor for a timeout (the member is slow: waiting for
+    # it again doubles the wait); 2 for a backend's 500/503 or 429, which are often momentary;
+    # none for the client's own mistakes (400, 401, 404), which no retry changes.
+    "retry_policy": {
+        "DefaultRetries": 0,
+        "TimeoutErrorRetries": 0,
+        "InternalServerErrorRetries": 2,
+        "ServiceUnavailableErrorRetries": 2,
+        "RateLimitErrorRetries": 2,
+        "BadRequestErrorRetries": 0,
+        "AuthenticationErrorRetries": 0,
+        "NotFoundErrorRetries": 0,
+        "ContentPolicyViolationErrorRetries": 0,
+    },
+    # Used when a retry_policy entry does not decide (e.g. LiteLLM's own router errors).
     "num_retries": 2,
+    # The whole request's ceiling; each model's own `timeout` (60 s chat, 30 s embeddings by
+    # default) is what moves a request off a slow member.
     "timeout": 300,
+    # A member that failed more than 3 times (per cooldown window, counted fleet-wide with Redis)
+    # rests for 30 s: no request is sent to it, then it gets traffic again by itself. Refused
+    # connections count too (hx_auth.py Failover: LiteLLM skips them, BerriAI/litellm#27362).
     "allowed_fails": 3,
     "cooldown_time": 30,
 }

@@ -27,6 +27,7 @@ from hxgw.settings import (
     parse_settings,
 )
 from hxops import outcome
+from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
 from hxops.wheelhouse import GATEWAY_LOCK
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
@@ -42,6 +43,8 @@ class GatewayPlan:
     catalogue: Catalogue
     router_settings: dict = field(default_factory=dict)
     master_key: str | None = field(default=None, repr=False)  # never printed
+    cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
+    redis_password: str | None = field(default=None, repr=False)  # never printed
 
 
 class HostRefused(Exception):
@@ -90,12 +93,22 @@ def gateway_plan(host) -> GatewayPlan:
         router = parse_router_settings(host.data.get("router_settings"), model_names=names)
     except ConfigError as error:
         problems.extend(error.problems)
+    cache = cache_target(host.inventory)
+    if cache is not None:
+        clash = sorted(key for key in ROUTER_KEYS if key in router)
+        if clash:
+            problems.append(
+                f"router_settings: {', '.join(clash)} would override the `caches` group's Redis "
+                f"({cache.host_name}); remove them (the deploy points the gateways at the cache host)"
+            )
+        router = {**router, **router_redis_settings(cache)}
     if problems:
         raise DeployError(
             f"{host.name}: the deploy's data has {len(problems)} problem(s); nothing was changed "
             "on any host:\n  - " + "\n  - ".join(problems)
         )
-    return GatewayPlan(host.name, settings, catalogue, router, master_key)
+    password = redis_password() if cache is not None else None
+    return GatewayPlan(host.name, settings, catalogue, router, master_key, cache, password)
 
 
 def refuse(host, state, reason: str) -> NoReturn:

@@ -65,19 +65,32 @@ def master_key_file(path: str, group: str, key_source):
     Write the EnvironmentFile holding the master key, only when its content differs.
 
     `key_source` is a callable returning the key, so the key is never an operation argument.
+    See secret_file for how it travels and is compared.
+    """
+    yield from secret_file._inner(
+        path, group, lambda: key_file_content(key_source()), what="the master key from MASTER_KEY"
+    )
+
+
+@operation()
+def secret_file(path: str, group: str, content_source, what: str = "the secret"):
+    """
+    Write a root:`group` 640 file holding a secret (`content_source()` returns its whole text),
+    only when its content differs.
+
     The content goes over SFTP into a root-only temporary file next to the target (created empty
     with mode 600 first, so it is never readable by anyone else, not even for a moment), then gets
     its owner and mode and is renamed over the target. Compared by sha256 (the host's sha256sum),
-    never by content; --diff says only that the key will change. Owner and mode of an unchanged
+    never by content; --diff says only that the secret will change. Owner and mode of an unchanged
     file are left to a separate operation, so a permission repair does not restart the service.
     """
-    content = key_file_content(key_source())
+    content = content_source()
     wanted = hashlib.sha256(content.encode()).hexdigest()
     if host.get_fact(Sha256File, path=path) == wanted:
-        host.noop(f"{path} already holds this master key")
+        host.noop(f"{path} already holds {what.removesuffix(' from MASTER_KEY')}")
         return
     if state.config.DIFF:
-        logger.info(f"    Will replace {path} with the master key from MASTER_KEY (value not shown)")
+        logger.info(f"    Will replace {path} with {what} (value not shown)")
     temporary = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.new")
     q = shlex.quote
     yield StringCommand(f"rm -f {q(temporary)} && install -m 600 -o root -g root /dev/null {q(temporary)}")

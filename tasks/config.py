@@ -23,6 +23,7 @@ from hxops import ops, paths
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 from hxops.security import master_key_file
+from tasks.redis_client import check_redis_password, redis_client
 
 
 @deploy("tasks/config.py")
@@ -104,4 +105,7 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
         mode="640",
         snapshot=snapshot,
     )
+    restart_triggers += redis_client(plan, snapshot)  # the `caches` group's Redis password
+    if any(op.will_change for op in restart_triggers):
+        check_redis_password(plan)  # before the service restarts onto it
     return restart_triggers

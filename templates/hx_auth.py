@@ -23,6 +23,7 @@ BerriAI/litellm PR #26725, was closed unmerged). Likewise the Swagger assets whe
 
 import hmac
 import json
+import math
 import os
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -133,6 +134,77 @@ class RequestFixes(CustomLogger):
 
 
 request_fixes = RequestFixes()
+
+
+def _router():
+    from litellm.proxy import proxy_server
+
+    return proxy_server.llm_router
+
+
+def _retry_after(error) -> str:
+    """Seconds until the router tries the backend again: the cooldown (left) or router's setting."""
+    seconds = getattr(error, "cooldown_time", None) or getattr(_router(), "cooldown_time", None) or 5
+    return str(max(1, math.ceil(seconds)))
+
+
+class Failover(CustomLogger):
+    """A group keeps serving while any member lives; a name with no live member fails fast and
+    clearly (config.yaml: litellm_settings.callbacks; README "Failover").
+
+    Cooldown on a refused connection: LiteLLM 1.108.7 never cools a deployment down for an
+    APIConnectionError (router_utils/cooldown_handlers.py `_is_cooldown_required` skips any error
+    whose text holds "APIConnectionError"; BerriAI/litellm#27362, closed without a merged fix:
+    PRs #27423, #27610). So every request keeps trying a dead backend first. Here such a failure
+    is counted with LiteLLM's own allowed_fails counter and, past allowed_fails, the deployment
+    goes into LiteLLM's own cooldown cache (both in Redis when router_settings name one, so the
+    whole fleet shares them). Single-deployment names are left as LiteLLM leaves them.
+
+    The answer: after the router gave up, an unreachable, timed-out or failing backend reaches
+    the client as LiteLLM's text (the backend's address, the HTTP library's internals) with 500.
+    It is rewritten (the proxy takes an HTTPException from async_post_call_failure_hook:
+    proxy/utils.py post_call_failure_hook) as OpenAI's error shape with 503 + Retry-After (no
+    member reachable, or all cooling down), 504 (timed out) or 502 (the backend answered 5xx),
+    naming only the model. 4xx answers (the client's mistakes) pass unchanged."""
+
+    # LiteLLM's modules are imported when first needed, as the proxy loads this file early.
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        import litellm
+        from litellm.router_utils.cooldown_handlers import should_cooldown_based_on_allowed_fails_policy
+
+        error = kwargs.get("exception")
+        deployment = ((kwargs.get("litellm_params") or {}).get("model_info") or {}).get("id")
+        router = _router()
+        if not isinstance(error, litellm.APIConnectionError) or not deployment or router is None:
+            return
+        group = router.get_model_group(id=deployment) or []
+        if len(group) > 1 and should_cooldown_based_on_allowed_fails_policy(router, deployment, error):
+            router.cooldown_cache.add_deployment_to_cooldown(
+                model_id=deployment, original_exception=error, exception_status=503, cooldown_time=None
+            )
+
+    async def async_post_call_failure_hook(self, request_data, original_exception, user_api_key_dict, **_):
+        import litellm
+        from fastapi import HTTPException
+        from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
+
+        error, model = original_exception, request_data.get("model") or "the requested model"
+        status = getattr(error, "status_code", None)
+        if isinstance(error, (RouterRateLimitError, RouterRateLimitErrorBasic)):
+            status, why = 503, f"every backend serving model '{model}' failed and is cooling down"
+        elif isinstance(error, litellm.Timeout):
+            status, why = 504, f"the backend serving model '{model}' did not answer in time"
+        elif isinstance(error, litellm.APIConnectionError):
+            status, why = 503, f"no backend serving model '{model}' can be reached"
+        elif isinstance(status, int) and status >= 500:
+            status, why = (503 if status == 503 else 502), f"the backend serving model '{model}' failed"
+        else:
+            return None
+        headers = {"Retry-After": _retry_after(error)} if status == 503 else {}
+        return HTTPException(status_code=status, detail=f"{why}; retry later", headers=headers)
+
+
+failover = Failover()
 
 
 def _install() -> None:

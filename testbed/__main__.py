@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start a fresh fleet (cleans any earlier one first)")
     up.add_argument("--gateways", type=int, default=1, help="gateway machines (.39, .40, ...)")
     up.add_argument("--lb", action="store_true", help="add the HAProxy machine hx-lb (.10)")
+    up.add_argument("--cache", action="store_true", help="add the Redis machine hx-cache (.12)")
     sub.add_parser("down", help="stop everything and leave nothing behind")
     sub.add_parser("status", help="each machine, its address and its health")
     for name in ("power-off", "power-on"):
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            fleet.up(gateways=args.gateways, loadbalancer=args.lb)
+            fleet.up(gateways=args.gateways, loadbalancer=args.lb, cache=args.cache)
             print_status()
             print(f"ready in {time.monotonic() - started:.1f}s")
         elif args.command == "down":

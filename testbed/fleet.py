@@ -59,7 +59,7 @@ from testbed.machine_boot import (  # noqa: F401
 )
 
 
-def plan(gateways: int, loadbalancer: bool) -> list[Machine]:
+def plan(gateways: int, loadbalancer: bool, cache: bool = False) -> list[Machine]:
     if not 1 <= gateways <= 20:
         raise FleetError(f"--gateways {gateways} is out of range: use 1..20")
     knobs = backend_knobs()
@@ -70,10 +70,14 @@ def plan(gateways: int, loadbalancer: bool) -> list[Machine]:
     machines += [Machine(gateway_name(i), "gateway", FIRST_GATEWAY_OCTET + i) for i in range(gateways)]
     if loadbalancer:
         machines.append(Machine(LOADBALANCER[0], "loadbalancer", LOADBALANCER[1]))
+    if cache:
+        from testbed.cache import cache_machine
+
+        machines.append(cache_machine())
     return machines
 
 
-def up(gateways: int = 1, loadbalancer: bool = False, log=print) -> list[Machine]:
+def up(gateways: int = 1, loadbalancer: bool = False, log=print, cache: bool = False) -> list[Machine]:
     """Start a fresh fleet, after clearing whatever an earlier run left behind."""
     require_host()
     down(log=lambda *_: None)
@@ -81,7 +85,7 @@ def up(gateways: int = 1, loadbalancer: bool = False, log=print) -> list[Machine
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{PREFIX}-control", "-f", str(SSH_KEY))
     ensure_bridge()
-    machines = plan(gateways, loadbalancer)
+    machines = plan(gateways, loadbalancer, cache)
     try:
         for machine in machines:
             attach_namespace(machine)
@@ -89,6 +93,10 @@ def up(gateways: int = 1, loadbalancer: bool = False, log=print) -> list[Machine
                 start_backend(machine)
             else:
                 prepare_machine_root(machine, lower)
+                if machine.role == "cache":  # Redis baked in before the first boot (testbed/cache.py)
+                    from testbed.cache import bake_redis
+
+                    bake_redis(machine)
                 boot(machine)
             save_machines(machines)
         for machine in machines:

@@ -37,3 +37,10 @@ gateways = [
 _lbs = [(m.name, {**_ssh, "ssh_hostname": m.address}) for m in _machines if m.role == "loadbalancer"]
 if _lbs:
     loadbalancers = _lbs
+_caches = [
+    (m.name, {**_ssh, "ssh_hostname": m.address, "cache_ip": m.address})
+    for m in _machines
+    if m.role == "cache"
+]
+if _caches:
+    caches = _caches

@@ -52,7 +52,7 @@ def test_config_keeps_secrets_out_and_uses_real_keys():
     assert config["litellm_settings"] == {
         "telemetry": False,
         "drop_params": True,
-        "callbacks": ["hx_auth.request_fixes"],
+        "callbacks": ["hx_auth.request_fixes", "hx_auth.failover"],
     }
     assert config["general_settings"]["custom_auth"] == "hx_auth.user_api_key_auth"
     assert "model_group" not in config["router_settings"]  # the seed's invalid key

@@ -1,0 +1,97 @@
+"""Where the gateways find Redis (the host of the inventory's `caches` group) and its password.
+
+Without a `caches` group nothing here is used and the gateways keep their router state in each
+worker's memory, as before. With one, the gateways' router_settings get redis_host, redis_port
+and `redis_password: os.environ/REDIS_PASSWORD` (host/port rather than a URL, as LiteLLM's docs
+recommend), and the password goes into `redis.env` beside gateway.env (root:service group 640).
+
+The password is handled like the master key: REDIS_PASSWORD on the control machine, else the one
+generated at the first deploy and kept in a root-only file on the control machine (the cache host
+and every gateway need the same one, so it cannot be made on one host alone); it travels only
+over SFTP (hxops.security.secret_file) and is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra.api.exceptions import DeployError
+
+from hxgw.cache_settings import CacheSettings, check_redis_password, parse_cache_settings
+from hxgw.errors import ConfigError
+from hxgw.settings import Settings
+
+PASSWORD_VARIABLE = "REDIS_PASSWORD"
+ROUTER_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password")
+
+
+@dataclass(frozen=True)
+class CacheTarget:
+    host_name: str
+    settings: CacheSettings
+
+
+def password_file() -> Path:
+    return Path(
+        os.environ.get("HX_REDIS_PASSWORD_FILE") or "~/.config/hx-gateway/redis-password"
+    ).expanduser()
+
+
+def redis_password() -> str:
+    """REDIS_PASSWORD if set (checked), else the kept one, generated (root-only file) the first time."""
+    given = os.environ.get(PASSWORD_VARIABLE)
+    if given:
+        try:
+            check_redis_password(given)
+        except ConfigError as error:
+            raise DeployError("REDIS_PASSWORD:\n  - " + "\n  - ".join(error.problems)) from None
+        return given
+    path = password_file()
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another deploy made it a moment ago: use that one
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def cache_target(inventory) -> CacheTarget | None:
+    """The inventory's one cache host and its checked settings, or None without a `caches` group."""
+    hosts = list(inventory.get_group("caches", default=[]))
+    if not hosts:
+        return None
+    if len(hosts) > 1:
+        raise DeployError(
+            f"the `caches` group has {len(hosts)} hosts ({', '.join(h.name for h in hosts)}); the "
+            "gateways share ONE Redis: keep one host in `caches`"
+        )
+    try:
+        return CacheTarget(hosts[0].name, parse_cache_settings(hosts[0].data))
+    except ConfigError as error:
+        raise DeployError(
+            f"{hosts[0].name}: the cache host's data has {len(error.problems)} problem(s); nothing was "
+            "changed on any host:\n  - " + "\n  - ".join(error.problems)
+        ) from None
+
+
+def router_redis_settings(target: CacheTarget) -> dict:
+    return {
+        "redis_host": target.settings.cache_ip,
+        "redis_port": target.settings.redis_port,
+        "redis_password": f"os.environ/{PASSWORD_VARIABLE}",
+    }
+
+
+def redis_env_file(settings: Settings) -> str:
+    return posixpath.join(settings.config_dir, "redis.env")
+
+
+def redis_env_content(password: str) -> str:
+    return f"{PASSWORD_VARIABLE}={password}\n"
