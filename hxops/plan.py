@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
 from pyinfra import logger
@@ -27,7 +28,7 @@ from hxgw.settings import (
     parse_settings,
 )
 from hxops import outcome
-from hxops.wheelhouse import GATEWAY_LOCK
+from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
@@ -42,6 +43,7 @@ class GatewayPlan:
     catalogue: Catalogue
     router_settings: dict = field(default_factory=dict)
     master_key: str | None = field(default=None, repr=False)  # never printed
+    gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
 
 
 class HostRefused(Exception):
@@ -63,9 +65,12 @@ def gateway_plan(host) -> GatewayPlan:
     settings_data = _host_values(host, SETTING_KEYS)
     if os.environ.get("FORCE") == "1":
         settings_data["force"] = True
+    lock = lock_for(settings_data.get("litellm_version"))
     try:
         settings = parse_settings(
-            settings_data, locked_litellm_version=locked_litellm_version(GATEWAY_LOCK.read_text())
+            settings_data,
+            locked_litellm_version=locked_litellm_version(lock.read_text()),
+            lock_file=display(lock),
         )
     except ConfigError as error:
         problems.extend(error.problems)
@@ -95,7 +100,7 @@ def gateway_plan(host) -> GatewayPlan:
             f"{host.name}: the deploy's data has {len(problems)} problem(s); nothing was changed "
             "on any host:\n  - " + "\n  - ".join(problems)
         )
-    return GatewayPlan(host.name, settings, catalogue, router, master_key)
+    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock)
 
 
 def refuse(host, state, reason: str) -> NoReturn:
