@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -16,6 +16,8 @@ help:
 	@echo "make testbed-down  stop the fleet and leave nothing behind"
 	@echo "make rollout       canary, then batches (BATCH=N) behind the load balancer; ARGS=--dry to preview"
 	@echo "make lock LITELLM=X.Y.Z  lock a LiteLLM release (refused ones excluded) and set litellm_version"
+	@echo "                   BESIDE=1: lock it beside the pin (requirements/gateway-X.Y.Z.lock)"
+	@echo "make history       the fleet's deployment record, oldest first (ARGS=--json)"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -81,6 +83,11 @@ rollout: venv
 	$(PY) -m rollout $(INVENTORY) --batch-size $(BATCH) $(ARGS)
 
 # One step for a LiteLLM upgrade or downgrade: pin, re-lock with hashes, set litellm_version.
+# BESIDE=1 locks the release beside the pin instead (requirements/gateway-X.Y.Z.lock).
 lock: venv
 	@test -n "$(LITELLM)" || { echo "name the release: make lock LITELLM=X.Y.Z"; exit 2; }
-	$(PY) -m hxops.lock_gateway $(LITELLM)
+	$(PY) -m hxops.lock_gateway $(LITELLM) $(if $(BESIDE),--beside)
+
+# The deployment record of every gateway in INVENTORY, oldest first, read from the hosts (ARGS=--json).
+history: venv
+	$(PY) -m hxops.history $(INVENTORY) $(ARGS)

@@ -64,7 +64,9 @@ class Settings(BaseModel):
     litellm_version: str = Field(
         pattern=VERSION_PATTERN,
         description="The exact LiteLLM release; it must match the pin in requirements/gateway.lock "
-        "(`make lock LITELLM=X.Y.Z` sets both). Releases in requirements/refused-litellm.toml are refused.",
+        "(`make lock LITELLM=X.Y.Z` sets both) or a release locked beside it in "
+        "requirements/gateway-X.Y.Z.lock (`make lock LITELLM=X.Y.Z BESIDE=1`). "
+        "Releases in requirements/refused-litellm.toml are refused.",
         json_schema_extra=messages(
             "pin an exact LiteLLM release, e.g. litellm_version = '1.108.7'", _VERSION_RULE, _VERSION_RULE
         ),
@@ -126,6 +128,14 @@ class Settings(BaseModel):
     )
     validation_ready_timeout: float = seconds(
         10.0, 600, "Seconds the validation waits for /health/readiness.", "e.g. validation_ready_timeout = 30"
+    )
+    keep_releases: int = integer(
+        2,
+        1,
+        20,
+        "Release venvs kept on the host (each ~750 MB): the running one, the last known good one, then "
+        "the newest others; older ones are removed after a deploy that passed.",
+        "e.g. keep_releases = 2",
     )
 
     @field_validator("base_dir")
@@ -214,18 +224,18 @@ class Settings(BaseModel):
         locked = (info.context or {}).get("locked_litellm_version")
         if not locked:
             return version
+        lock_file = (info.context or {}).get("lock_file") or "requirements/gateway.lock"
         # The lock is the one truth; the refused list (requirements/refused-litellm.toml) wins over both.
         if reason := refusal(version):
             raise problem(f"{version!r}: {reason}; pick another release and run `make lock LITELLM=X.Y.Z`")
         if reason := refusal(locked):
-            raise problem(
-                f"requirements/gateway.lock pins {reason}; run `make lock LITELLM=X.Y.Z` for a safe release"
-            )
+            raise problem(f"{lock_file} pins {reason}; run `make lock LITELLM=X.Y.Z` for a safe release")
         if version != locked:
             raise problem(
-                f"{version!r} is not the release the venv installs: requirements/gateway.lock "
+                f"{version!r} is not the release the venv installs: {lock_file} "
                 f"pins litellm {locked}; set litellm_version = {locked!r}, or run "
-                f"`make lock LITELLM={version}` to lock and set the new release"
+                f"`make lock LITELLM={version}` to lock and set the new release "
+                f"(`make lock LITELLM={version} BESIDE=1` locks it beside the pin)"
             )
         return version
 
@@ -295,13 +305,15 @@ REQUIRED = tuple(key for key, field in Settings.model_fields.items() if field.is
 DEFAULTS: dict[str, Any] = {key: f.default for key, f in Settings.model_fields.items() if not f.is_required()}
 
 
-def parse_settings(data: Mapping[str, Any], *, locked_litellm_version: str | None = None) -> Settings:
+def parse_settings(
+    data: Mapping[str, Any], *, locked_litellm_version: str | None = None, lock_file: str | None = None
+) -> Settings:
     """Validate the deploy settings in `data` and return Settings, or raise ConfigError listing
-    every problem found (one per line). With `locked_litellm_version` (the pin in
-    requirements/gateway.lock), a litellm_version that the install would ignore is refused."""
-    return validate_section(
-        Settings, "settings", data, context={"locked_litellm_version": locked_litellm_version}
-    )
+    every problem found (one per line). With `locked_litellm_version` (the release pinned in
+    `lock_file`, the lock the install uses: hxops.gateway_locks), a litellm_version that the
+    install would ignore is refused."""
+    context = {"locked_litellm_version": locked_litellm_version, "lock_file": lock_file}
+    return validate_section(Settings, "settings", data, context=context)
 
 
 def locked_litellm_version(lock_text: str) -> str | None:

@@ -202,6 +202,7 @@ class HostFacts:
     service_pid: int = 0
     venv_release: str | None = None  # the release the venv link points at
     releases: set[str] = field(default_factory=set)  # every installed release
+    release_times: dict[str, int] = field(default_factory=dict)  # release -> install time (epoch s)
     env_file: bool = False  # the master key's file exists (its content is never read)
     packages: set[str] = field(default_factory=set)
     snapshot: Snapshot = field(default_factory=Snapshot)
@@ -248,7 +249,9 @@ class GatewayHost(FactBase):
                 f'echo "service $(systemctl show -p ActiveState --value {unit_q} 2>/dev/null) '
                 f'$(systemctl show -p MainPID --value {unit_q} 2>/dev/null)"',
                 f'echo "venv $(cat {link}/.hx-release 2>/dev/null || echo -)"',
-                f'for f in {root}/*/.hx-release; do [ -f "$f" ] && echo "release $(cat "$f")"; done',
+                # Each installed release with when it was installed (tasks/prune.py keeps the newest).
+                f'for f in {root}/*/.hx-release; do [ -f "$f" ] && '
+                'echo "release $(cat "$f") $(stat -c %Y "$f")"; done',
                 f"test -s {env} && echo 'env_file present'",
                 "dpkg-query -W -f='${Status}\\n' python3-venv 2>/dev/null | grep -q 'install ok installed' "
                 "&& echo 'pkg python3-venv'",
@@ -282,8 +285,10 @@ class GatewayHost(FactBase):
                 facts.service_pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
             elif key == "venv":
                 facts.venv_release = None if rest.strip() == "-" else rest.strip()
-            elif key == "release":
-                facts.releases.add(rest.strip())
+            elif key == "release" and fields:
+                facts.releases.add(fields[0])
+                if len(fields) > 1 and fields[1].isdigit():
+                    facts.release_times[fields[0]] = int(fields[1])
             elif key == "env_file":
                 facts.env_file = True
             elif key == "pkg":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
 from pyinfra import logger
@@ -27,8 +28,8 @@ from hxgw.settings import (
     parse_settings,
 )
 from hxops import outcome
+from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
 from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
-from hxops.wheelhouse import GATEWAY_LOCK
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
 
@@ -43,6 +44,7 @@ class GatewayPlan:
     catalogue: Catalogue
     router_settings: dict = field(default_factory=dict)
     master_key: str | None = field(default=None, repr=False)  # never printed
+    gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
     cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
     redis_password: str | None = field(default=None, repr=False)  # never printed
 
@@ -66,9 +68,12 @@ def gateway_plan(host) -> GatewayPlan:
     settings_data = _host_values(host, SETTING_KEYS)
     if os.environ.get("FORCE") == "1":
         settings_data["force"] = True
+    lock = lock_for(settings_data.get("litellm_version"))
     try:
         settings = parse_settings(
-            settings_data, locked_litellm_version=locked_litellm_version(GATEWAY_LOCK.read_text())
+            settings_data,
+            locked_litellm_version=locked_litellm_version(lock.read_text()),
+            lock_file=display(lock),
         )
     except ConfigError as error:
         problems.extend(error.problems)
@@ -108,7 +113,7 @@ def gateway_plan(host) -> GatewayPlan:
             "on any host:\n  - " + "\n  - ".join(problems)
         )
     password = redis_password() if cache is not None else None
-    return GatewayPlan(host.name, settings, catalogue, router, master_key, cache, password)
+    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock, cache, password)
 
 
 def refuse(host, state, reason: str) -> NoReturn:

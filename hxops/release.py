@@ -141,13 +141,18 @@ def read_state(host, settings: Settings) -> dict:
     return host.get_fact(ReleaseState, settings=settings) or ReleaseState.default()
 
 
-def rollback_after_failed_validation(host, settings: Settings, cause: str) -> bool:
+def rollback_after_failed_validation(host, settings: Settings, cause: str, record=None) -> bool:
     """Called from the validation's failure path (run time) when this run restarted the service:
-    restore the last known good release and log what happened. True if rolled back."""
+    restore the last known good release, log what happened and append "rolled back" to the
+    deployment record (`record`: hxops.deploy_record.Record). True if rolled back."""
     from pyinfra import logger
+
+    from hxops.start_op import append_rolled_back
 
     command = f"{rollback_script(settings)} {shlex.quote('validation failed: ' + cause)}"
     status, output = host.run_shell_command(command, _timeout=420)
     for line in output.output_lines:
         (logger.warning if status else logger.error)(f"{host.name}: {line}")
+    if status and record is not None:
+        append_rolled_back(host, record, f"validation failed: {cause}")
     return bool(status)

@@ -14,6 +14,7 @@ from pyinfra import logger
 from pyinfra.api import FunctionCommand, OperationError, operation
 
 from hxops import outcome
+from hxops.deploy_record import ROLLED_BACK
 
 # The gateway's own error among the journal lines start.sh prints (a Python exception's last line).
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(Error|Exception): .+")
@@ -25,7 +26,7 @@ def gateway_error(lines: list[str]) -> str | None:
     return found[-1][:300] if found else None
 
 
-def _start_or_roll_back(state, host, command: str, rollback_script: str, cause: str) -> None:
+def _start_or_roll_back(state, host, command: str, rollback_script: str, cause: str, record) -> None:
     outcome.record(host, restarted=True)
     ok, output = host.run_shell_command(command, _timeout=900)
     if ok:
@@ -40,14 +41,25 @@ def _start_or_roll_back(state, host, command: str, rollback_script: str, cause: 
     )
     for line in rollback_output.output_lines:
         logger.error(f"{host.name}: {line}")
+    if rolled_back and record is not None:
+        append_rolled_back(host, record, reason)
     outcome.record(host, rolled_back=bool(rolled_back), cause=reason)
     raise OperationError(f"{cause}: {reason}" + ("; rolled back" if rolled_back else "; NOT rolled back"))
 
 
+def append_rolled_back(host, record, cause: str) -> None:
+    """Append "rolled back" to the host's deployment record (hxops.deploy_record); a record that
+    cannot be written is logged, never a reason to fail differently."""
+    ok, output = host.run_shell_command(record.command(ROLLED_BACK, cause), _timeout=60)
+    if not ok:
+        logger.warning(f"{host.name}: the deployment record was not written: {output.output_lines[-3:]}")
+
+
 @operation(is_idempotent=False)
-def start_gateway(command: str, rollback_script: str, cause: str):
+def start_gateway(command: str, rollback_script: str, cause: str, record=None):
     """
     Run start.sh (`command`) on the host; if the gateway does not become ready, run rollback.sh
-    (it restores the last known good release, when there is one) and fail the host with `cause`.
+    (it restores the last known good release, when there is one), append "rolled back" to the
+    deployment record (`record`: hxops.deploy_record.Record) and fail the host with `cause`.
     """
-    yield FunctionCommand(_start_or_roll_back, (command, rollback_script, cause), {})
+    yield FunctionCommand(_start_or_roll_back, (command, rollback_script, cause, record), {})

@@ -21,7 +21,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import client_checks, validation
-from hxops import outcome, release
+from hxops import deploy_record, outcome, release
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
 from hxops.security import KEY_VARIABLE
@@ -137,6 +137,8 @@ def gateway_api(
     if report.failures:
         outcome.record(host, cause=report.failures[0].line())
         if roll_back:  # this run restarted the gateway (tasks/service.py): back to the last good release
-            rolled_back = release.rollback_after_failed_validation(host, plan.settings, report.summary_line())
+            rolled_back = release.rollback_after_failed_validation(
+                host, plan.settings, report.summary_line(), deploy_record.Record.of(plan)
+            )
             outcome.record(host, rolled_back=rolled_back)
         yield FunctionCommand(_fail, (validation.ValidationFailed(report),), {})

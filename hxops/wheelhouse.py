@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-GATEWAY_LOCK = REPO / "requirements" / "gateway.lock"
+from hxops.gateway_locks import GATEWAY_LOCK, REPO
+
 INSTALLER_LOCK = REPO / "requirements" / "installer.lock"
 CACHE = Path(os.environ.get("HX_WHEELHOUSE_CACHE", Path.home() / ".cache" / "hx-gateway" / "wheelhouse"))
 # Oldest glibc first: pip only takes wheels whose platform tag is listed, so list every
@@ -36,19 +36,20 @@ class Release:
     python: str  # "3.11"
     machine: str  # "x86_64"
     glibc: str  # "2.36"
+    lock: Path = GATEWAY_LOCK  # the gateway lock it installs (hxops.gateway_locks)
 
     @property
     def tar_path(self) -> Path:
         return CACHE / f"wheelhouse-{self.id}.tar"
 
 
-def release_for(python: tuple[int, ...], machine: str, glibc: str) -> Release:
+def release_for(python: tuple[int, ...], machine: str, glibc: str, lock: Path = GATEWAY_LOCK) -> Release:
     digest = hashlib.sha256()
-    for lock in (GATEWAY_LOCK, INSTALLER_LOCK):
-        digest.update(lock.read_bytes())
+    for path in (lock, INSTALLER_LOCK):
+        digest.update(path.read_bytes())
     py = f"{python[0]}.{python[1]}"
     digest.update(f"|{py}|{machine}|{glibc}".encode())
-    return Release(digest.hexdigest()[:16], py, machine, glibc)
+    return Release(digest.hexdigest()[:16], py, machine, glibc, lock)
 
 
 def platform_tags(machine: str, glibc: str) -> list[str]:
@@ -115,7 +116,7 @@ def _build_locked(release: Release, log) -> Path:
             "--implementation",
             "cp",
             "-r",
-            str(GATEWAY_LOCK),
+            str(release.lock),
             "-r",
             str(INSTALLER_LOCK),
         ]
@@ -128,7 +129,7 @@ def _build_locked(release: Release, log) -> Path:
                 "could not download the gateway's wheels (needs PyPI from the control machine, "
                 "or set install_source='index' to install on the hosts):\n" + "\n".join(errors[-5:])
             )
-        shutil.copy(GATEWAY_LOCK, work / "gateway.lock")
+        shutil.copy(release.lock, work / "gateway.lock")
         partial = release.tar_path.with_suffix(".partial")
         # Uncompressed: wheels are zip files already, and tar -x of a plain tar is fastest.
         with tarfile.open(partial, "w") as tar:

@@ -25,6 +25,7 @@ from tasks.layout import layout
 from tasks.packages import packages
 from tasks.precheck import precheck
 from tasks.preflight import preflight
+from tasks.prune import prune_releases
 from tasks.release import keep_release
 from tasks.scripts import scripts
 from tasks.service import service
@@ -62,5 +63,6 @@ def deploy_gateway(
         if validate_step is not None:
             validate_step(plan, checked.api_url, reach, running.restarting)  # from the control machine
         keep_release(plan, checked.facts.snapshot, running)  # the rollback target
+        prune_releases(plan, checked.facts, release)  # old venvs beyond keep_releases
     except HostRefused:
         return

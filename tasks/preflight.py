@@ -44,7 +44,7 @@ def preflight(plan: GatewayPlan, facts: HostFacts) -> Release:
             "old litellm); install a newer python3"
         )
     else:
-        release = release_for(python, facts.machine, facts.glibc)
+        release = release_for(python, facts.machine, facts.glibc, plan.gateway_lock)
         already_installed = facts.venv_release == release.id
         if not already_installed and facts.disk_free_mb < VENV_DISK_MB:
             problems.append(

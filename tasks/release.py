@@ -3,8 +3,9 @@
 It runs only when the host got here without an error (the restart came up, the validation
 passed), and only when there is something new to keep: a restart in this run, or a live release
 that differs from the saved one (hxops.release.ReleaseState, read at plan time by the service
-step). A no-op re-run changes nothing. base_dir/releases is root's alone (700); the copies in it
-are root 600.
+step). The same change appends an "updated" entry to the deployment record (hxops.deploy_record).
+A no-op re-run changes nothing. base_dir/releases is root's alone (700); the copies in it are
+root 600.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from hxops import ops, release
+from hxops import deploy_record, ops, release
 from hxops.facts import Snapshot
 from hxops.plan import GatewayPlan
 from tasks.service import ServiceOutcome
@@ -33,4 +34,8 @@ def keep_release(plan: GatewayPlan, snapshot: Snapshot, service: ServiceOutcome)
         server.shell(
             name="Keep this release as the last known good (the rollback target)",
             commands=[f"{release.rollback_script(settings)} --save"],
+        )
+        server.shell(
+            name=f"Append to the deployment record ({deploy_record.record_file(settings)})",
+            commands=[deploy_record.Record.of(plan).command(deploy_record.UPDATED)],
         )

@@ -21,7 +21,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
-from hxops import outcome, release
+from hxops import deploy_record, outcome, release
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 from hxops.start_op import start_gateway
@@ -41,6 +41,7 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
     settings = plan.settings
     start = posixpath.join(settings.scripts_dir, "start.sh")
     release_state = release.read_state(host, settings)
+    record = deploy_record.Record.of(plan)  # a rollback appends "rolled back" to it
 
     systemd.service(
         name=f"Enable {settings.unit_name} at boot",
@@ -57,6 +58,7 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
             name="Restart the gateway and wait for readiness",
             command=f"{start} --restart",
             rollback_script=release.rollback_script(settings),
+            record=record,
             cause="the gateway did not become ready after the restart",
         )
     elif facts.service_state != "active":
@@ -64,6 +66,7 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
             name="Start the gateway and wait for readiness",
             command=start,
             rollback_script=release.rollback_script(settings),
+            record=record,
             cause="the gateway did not become ready at start",
         )
     restarting = bool(restart_needed or stale or facts.service_state != "active")

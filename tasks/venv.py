@@ -45,7 +45,7 @@ def venv(plan: GatewayPlan, facts: HostFacts, release: wheelhouse.Release) -> Op
         else:
             remote_tar = None
             lock = posixpath.join(settings.gateway_dir, f"gateway-{release.id}.lock")
-            files.put(name="Upload the hash-locked requirements", src=str(wheelhouse.GATEWAY_LOCK), dest=lock)
+            files.put(name="Upload the hash-locked requirements", src=str(release.lock), dest=lock)
         server.shell(
             name=f"Install litellm {settings.litellm_version} into venvs/{release.id} ({installer})",
             commands=[install_script(release.id, venv_dir, lock, remote_tar, work_dir, installer)],
