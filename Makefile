@@ -11,7 +11,7 @@ APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 open
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
-	@echo "make test          every test: unit, then end-to-end on the local fleet (needs root)"
+	@echo "make test          every test: unit and end-to-end, two workers with a fleet each (needs root)"
 	@echo "make testbed-up    boot the local fleet (GATEWAYS=N for more gateways)"
 	@echo "make testbed-down  stop the fleet and leave nothing behind"
 	@echo "make rollout       canary, then batches (BATCH=N) behind the load balancer; ARGS=--dry to preview"

@@ -13,6 +13,7 @@ import random
 import sys
 
 from testbed.worker_nets import worker_net
+from tests import xdist_groups
 
 
 def _give_this_worker_its_own_fleet() -> None:
@@ -30,6 +31,17 @@ def _give_this_worker_its_own_fleet() -> None:
 
 
 _give_this_worker_its_own_fleet()
+
+
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", "no") == "loadgroup":
+        xdist_groups.make_groups_dir(config)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadgroup":
+        return xdist_groups.PublishedGroupScheduling(config, log)
+    return None
 
 
 def pytest_addoption(parser):

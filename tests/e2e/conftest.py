@@ -12,20 +12,23 @@ import os
 import pytest
 
 from testbed import fleet
+from tests import xdist_groups
 from tests.e2e import helpers, rollout_support
 
 GATEWAY = helpers.GATEWAY
 
 
 # Tests that share a costly fixture run on one xdist worker (`--dist loadgroup`), so the fixture
-# is built once: every test of the rollout fleet in one group, and a module's tests in one group
-# when it has a module-scoped fixture (a machine or a deploy of its own).
-ROLLOUT_GROUP = "rollout_fleet"
+# is built once per run, not once per worker: the tests of each session fixture named here in a
+# group of that name, and a module's tests in one group when it has a module-scoped fixture (a
+# machine or a deploy of its own). A new costly session fixture joins by adding its name.
+GROUPED_SESSION_FIXTURES = ("rollout_fleet",)
 
 
 def xdist_group(item) -> str | None:
-    if ROLLOUT_GROUP in item.fixturenames:
-        return ROLLOUT_GROUP
+    for name in GROUPED_SESSION_FIXTURES:
+        if name in item.fixturenames:
+            return name
     fixtures = getattr(item, "_fixtureinfo", None)
     definitions = fixtures.name2fixturedefs.values() if fixtures else []
     if any(defs[-1].scope == "module" for defs in definitions):
@@ -33,14 +36,16 @@ def xdist_group(item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items):
+    groups = {}
     for item in items:
         if "tests/e2e" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
             group = xdist_group(item)
             if group:
                 item.add_marker(pytest.mark.xdist_group(group))
+                groups[item.nodeid] = group
+    xdist_groups.publish(groups)  # the marks alone no longer reach xdist's scheduler (see there)
 
 
 @pytest.fixture(scope="session")
