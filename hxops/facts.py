@@ -44,7 +44,8 @@ def managed_paths(settings) -> tuple[list[str], list[str]]:
     ]
     paths = [entry.path for entry in directories(settings)]
     # redis.env (the `caches` group's password, tasks/redis_client.py): owner and mode only, like the key.
-    paths += [settings.venv_link, settings.env_file, posixpath.join(settings.config_dir, "redis.env"), *rendered]
+    redis_env = posixpath.join(settings.config_dir, "redis.env")
+    paths += [settings.venv_link, settings.env_file, redis_env, *rendered]
     return paths, rendered
 
 
