@@ -130,6 +130,17 @@ router_settings = {
     # A member that failed more than 3 times (per cooldown window, counted fleet-wide with Redis)
     # rests for 30 s: no request is sent to it, then it gets traffic again by itself. Refused
     # connections count too (hx_auth.py Failover: LiteLLM skips them, BerriAI/litellm#27362).
+    # allowed_fails alone does nothing here: 3 is LiteLLM's default, and the router counts a
+    # value equal to its default as unset (cooldown_handlers.py _is_allowed_fails_set_on_router)
+    # and falls back to "more than half of this minute's requests failed, with at least 5".
+    # allowed_fails_policy makes the count per error the rule.
     "allowed_fails": 3,
+    "allowed_fails_policy": {
+        "InternalServerErrorAllowedFails": 3,
+        "ServiceUnavailableErrorAllowedFails": 3,
+        "BadGatewayErrorAllowedFails": 3,
+        "TimeoutErrorAllowedFails": 3,
+        "RateLimitErrorAllowedFails": 3,
+    },
     "cooldown_time": 30,
 }

@@ -1,5 +1,6 @@
 """`python -m hxgw.settings_doc`: the README's settings tables, generated from the declarations
-(hxgw.settings, hxgw.loadbalancer_settings, hxgw.catalogue_entries), so they cannot drift."""
+(hxgw.settings, hxgw.loadbalancer_settings, hxgw.cache_settings, hxgw.catalogue_entries), so
+they cannot drift."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typing
 
 from pydantic.fields import FieldInfo
 
+from hxgw.cache_settings import CacheSettings
 from hxgw.catalogue_entries import Backend, Group, Model
 from hxgw.loadbalancer_settings import LoadBalancerSettings
 from hxgw.schema import fields_of
@@ -17,6 +19,7 @@ from hxgw.settings import Settings
 SECTIONS = (
     ("Gateway host data (`group_data/all.py`, `inventory.py`, `--data key=value`)", Settings),
     ("Load balancer host data (hosts of the `loadbalancers` group)", LoadBalancerSettings),
+    ("Cache host data (the host of the `caches` group)", CacheSettings),
     ("An entry of `backends`", Backend),
     ("An entry of `models`", Model),
     ("An entry of `model_groups`", Group),

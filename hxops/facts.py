@@ -43,7 +43,9 @@ def managed_paths(settings) -> tuple[list[str], list[str]]:
         *(posixpath.join(settings.scripts_dir, s) for s in ("start.sh", "stop.sh", "status.sh")),
     ]
     paths = [entry.path for entry in directories(settings)]
-    paths += [settings.venv_link, settings.env_file, *rendered]
+    # redis.env (the `caches` group's password, tasks/redis_client.py): owner and mode only, like the key.
+    redis_env = posixpath.join(settings.config_dir, "redis.env")
+    paths += [settings.venv_link, settings.env_file, redis_env, *rendered]
     return paths, rendered
 
 
