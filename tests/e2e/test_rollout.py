@@ -22,6 +22,8 @@ import signal
 import subprocess
 import time
 
+from hxgw.settings import locked_litellm_version
+from hxops.gateway_locks import GATEWAY_LOCK
 from testbed import fleet
 from tests.e2e import helpers
 from tests.e2e.rollout_support import (
@@ -39,6 +41,8 @@ from tests.e2e.rollout_support import (
     rollout_env,
     wait_all_up,
 )
+
+PINNED = locked_litellm_version(GATEWAY_LOCK.read_text())
 
 
 def test_the_load_balancer_is_idempotent_and_checks_a_config_before_reloading(healthy):
@@ -84,6 +88,11 @@ def test_the_load_balancer_is_idempotent_and_checks_a_config_before_reloading(he
     assert haproxy_reloads() == reloads
 
 
+def last_recorded(name: str) -> dict:
+    """The newest entry of the gateway's deployment record (hxops.deploy_record)."""
+    return json.loads(helpers.ssh(name, f"tail -n 1 {helpers.BASE}/releases/deployments.jsonl"))
+
+
 def test_a_change_that_fails_validation_rolls_the_canary_back(healthy, tmp_path):
     canary = healthy.gateways[0]
     # Starts fine, but the model's tag is not on its backend: the validation's chat check fails.
@@ -93,6 +102,8 @@ def test_a_change_that_fails_validation_rolls_the_canary_back(healthy, tmp_path)
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(canary) == "rolled back"
     assert "llm02-typo: chat failed: HTTP 404" in result.row(canary)
+    assert last_recorded(canary)["outcome"] == "rolled back"  # the deployment record says so too
+    assert "validation failed" in last_recorded(canary)["cause"]
     assert all(result.status(n) == "skipped" for n in healthy.gateways[1:])
     assert config_sha(canary) == before[canary][0] and helpers.ready(canary)
     assert "llm02-typo" not in helpers.served_models(canary, healthy.key)
@@ -124,6 +135,7 @@ def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_ot
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(canary) == "rolled back"
     assert "hx_missing_plugin" in result.row(canary)  # the cause, named
+    assert (last_recorded(canary)["outcome"], last_recorded(canary)["litellm"]) == ("rolled back", PINNED)
     for name in others:
         assert result.status(name) == "skipped"
         assert f"the rollout stopped at {canary}" in result.row(name)

@@ -28,11 +28,13 @@ LONG = 2400  # seconds: a rollout that installs a venv on each of three gateways
 
 
 def served_version(name: str, key: str) -> str:
-    """The LiteLLM version the gateway itself reports to a client (its x-litellm-version header)."""
-    answer = httpx.get(
-        helpers.url(name) + "/v1/models",
+    """The LiteLLM version the gateway itself reports to a client: the x-litellm-version header
+    of an embedding's answer (/v1/models and the probes carry none)."""
+    answer = httpx.post(
+        helpers.url(name) + "/v1/embeddings",
         headers={"Authorization": f"Bearer {key}"},
-        timeout=30,
+        json={"model": "emb-light", "input": "which release serves?"},
+        timeout=60,
         trust_env=False,
     )
     assert answer.status_code == 200, answer.text[:300]
