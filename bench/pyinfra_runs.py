@@ -26,8 +26,13 @@ def load_average() -> float:
 
 
 class Run:
+    """One pyinfra run: wall seconds, the CPU seconds it spent on the control machine (pyinfra and
+    its ssh clients), and the 1-minute load before and after it."""
+
     def __init__(self, label: str, seconds: float, returncode: int, lines: list[tuple[float, str]]):
         self.label, self.seconds, self.returncode, self.lines = label, seconds, returncode, lines
+        self.control_cpu = 0.0
+        self.load = (0.0, 0.0)
 
     @property
     def output(self) -> str:
@@ -65,6 +70,7 @@ def pyinfra(label: str, *args: str, deploy: str = "deploy.py", timeout: float = 
     env = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
     cmd = [PYINFRA, *([] if "--dry" in args else ["-y"]), *args, INVENTORY, deploy]
     lines: list[tuple[float, str]] = []
+    load_before = load_average()
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -74,11 +80,15 @@ def pyinfra(label: str, *args: str, deploy: str = "deploy.py", timeout: float = 
     try:
         for line in proc.stdout:
             lines.append((time.monotonic() - started, line.rstrip("\n")))
-        proc.wait()
+        # wait4, not wait: its rusage is the CPU pyinfra and the ssh clients it waited for spent here.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
         timer.cancel()
     seconds = time.monotonic() - started
     run = Run(label, seconds, proc.returncode, lines)
+    run.control_cpu = usage.ru_utime + usage.ru_stime
+    run.load = (load_before, load_average())
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label)
     (RUNS_DIR / f"{safe}.log").write_text(
@@ -86,5 +96,8 @@ def pyinfra(label: str, *args: str, deploy: str = "deploy.py", timeout: float = 
     )
     if proc.returncode != 0:
         raise SystemExit(f"bench: `{label}` failed (exit {proc.returncode}); see {RUNS_DIR / safe}.log")
-    log(f"{label}: {seconds:.2f} s (load {load_average():.2f})")
+    log(
+        f"{label}: {seconds:.2f} s, control CPU {run.control_cpu:.2f} s "
+        f"(load {run.load[0]:.2f} -> {run.load[1]:.2f})"
+    )
     return run

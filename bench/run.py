@@ -38,9 +38,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.load import CHAT_BACKEND, latency_cells, workers_rps  # noqa: E402
+from bench.load import CHAT_BACKEND, latency_cells, serving_cell  # noqa: E402
 from bench.pyinfra_runs import load_average, log, pyinfra  # noqa: E402
-from bench.steps import markdown_table, summary  # noqa: E402
+from bench.report import render_markdown  # noqa: E402
+from bench.steps import summary  # noqa: E402
+from bench.svg import render_svg  # noqa: E402
 from testbed import fleet, rootfs  # noqa: E402
 
 BENCH = REPO / "bench"
@@ -79,6 +81,40 @@ def reset(names: list[str]) -> None:
 # ---------- the benchmark ----------
 
 
+def figure(runs: list) -> dict:
+    """Wall seconds of a figure's runs (median, min, max), their control-machine CPU seconds and
+    the load before the first and after the last."""
+    result = summary([run.seconds for run in runs])
+    result["control_cpu_s"] = summary([run.control_cpu for run in runs])
+    result["load"] = [runs[0].load[0], runs[-1].load[1]]
+    return result
+
+
+# Each serving change alone, against today's serving (one worker, an access line per request).
+# The deployed defaults are measured in the latency cells.
+TODAY = ("num_workers=1", "access_log=True")
+VARIANTS = {
+    "today: 1 worker, access log": TODAY,
+    "workers alone: one per CPU": ("access_log=True",),
+    "access log alone: off": ("num_workers=1",),
+    "log level alone: ERROR": (*TODAY, "log_level=ERROR"),
+}
+RECYCLE = 1000  # the smallest recycling the settings allow: every worker recycles during the run
+
+
+def serving(one: str, gateway, backend, requests: int, runs: int) -> dict:
+    """The serving rows: each variant redeployed on `one`, then loaded at concurrency 16."""
+    rows = {}
+    for label, data in VARIANTS.items():
+        pyinfra(f"serving: {label}", "--limit", one, *(a for d in data for a in ("--data", d)))
+        rows[label] = serving_cell(gateway, backend, requests, runs, 16)
+    label = f"recycling alone: every {RECYCLE} requests, {RECYCLE * 3} per run"
+    pyinfra(f"serving: {label}", "--limit", one, "--data", f"max_requests_before_restart={RECYCLE}")
+    rows[label] = serving_cell(gateway, backend, RECYCLE * 3, runs, 16)
+    pyinfra("serving: the deployed defaults again", "--limit", one)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3, at least 3)")
@@ -104,37 +140,32 @@ def main(argv: list[str] | None = None) -> int:
         # The wheelhouse is built (or found in the cache) at plan time: a dry run builds it.
         pyinfra("warm-up: wheelhouse (dry run)", "--dry", "--limit", one)
 
-        first3, noop3, noop3_nv, noop1, noop1_nv, dry1 = [], [], [], [], [], []
+        runs: dict[str, list] = {}
         changed_noop = set()
+        no_validation = "bench/deploy_without_validation.py"
         for run in range(1, args.runs + 1):
             reset(names)
-            first3.append(pyinfra(f"first-deploy-3-gateways-{run}").seconds)
-            noop3.append(pyinfra(f"noop-3-gateways-{run}").seconds)
-            noop3_nv.append(
-                pyinfra(
-                    f"noop-3-gateways-no-validation-{run}", deploy="bench/deploy_without_validation.py"
-                ).seconds
-            )
-            result = pyinfra(f"noop-1-gateway-{run}", "--limit", one)
-            noop1.append(result.seconds)
-            changed_noop.update(result.changed_operations())
-            noop1_nv.append(
-                pyinfra(
-                    f"noop-1-gateway-no-validation-{run}",
-                    "--limit",
-                    one,
-                    deploy="bench/deploy_without_validation.py",
-                ).seconds
-            )
-            dry1.append(pyinfra(f"dry-run-1-gateway-{run}", "--dry", "--limit", one).seconds)
+            for name, label, extra, deploy in (
+                ("first_deploy_3", "first-deploy-3-gateways", (), "deploy.py"),
+                ("noop_3", "noop-3-gateways", (), "deploy.py"),
+                ("noop_3_no_validation", "noop-3-gateways-no-validation", (), no_validation),
+                ("noop_1", "noop-1-gateway", ("--limit", one), "deploy.py"),
+                ("noop_1_no_validation", "noop-1-gateway-no-validation", ("--limit", one), no_validation),
+                ("dry_run_1", "dry-run-1-gateway", ("--dry", "--limit", one), "deploy.py"),
+                ("dry_run_3", "dry-run-3-gateways", ("--dry",), "deploy.py"),
+            ):
+                result = pyinfra(f"{label}-{run}", *extra, deploy=deploy)
+                runs.setdefault(name, []).append(result)
+                if name == "noop_1":
+                    changed_noop.update(result.changed_operations())
         notes["changed_on_noop_rerun"] = sorted(changed_noop)
 
-        first1, slowest = [], {}
+        slowest = {}
         for run in range(1, args.runs + 1):
             reset([one])
             result = pyinfra(f"first-deploy-1-gateway-{run}", "--limit", one)
-            first1.append(result.seconds)
-            for name, seconds in result.slowest_operations():
+            runs.setdefault("first_deploy_1", []).append(result)
+            for name, seconds in result.slowest_operations(count=50):
                 slowest.setdefault(name, []).append(seconds)
         notes["first_deploy_1_gateway_slowest_steps_s"] = {
             name: summary(values) for name, values in sorted(slowest.items(), key=lambda i: -max(i[1]))
@@ -143,35 +174,23 @@ def main(argv: list[str] | None = None) -> int:
 
         gateway = next(m for m in gws if m.name == one)
         latency = latency_cells(gateway, backend, args.requests, args.runs)
-        workers = {"1": workers_rps(gateway, args.requests, args.runs)}
-        # Left at 2 workers: the seed's runs below start from a fresh machine anyway.
-        pyinfra("num_workers=2", "--limit", one, "--data", "num_workers=2")
-        workers["2"] = workers_rps(gateway, args.requests, args.runs)
+        latency["gateway_c64"] = serving_cell(gateway, backend, args.requests, args.runs, 64)
+        latency["gateway_c16"]["rss_mb"] = latency["gateway_c64"]["rss_mb"]
+        serving_rows = serving(one, gateway, backend, args.requests, args.runs)
         loads["after_latency"] = load_average()
 
-        seed_first, seed_rerun = [], []
         if not args.skip_seed:
             for run in range(1, args.runs + 1):
                 reset([one])
                 seed = ("--limit", one, "--data", "installer=pip")
-                seed_first.append(
-                    pyinfra(f"seed-first-deploy-pip-{run}", *seed, deploy="bench/seed_deploy.py").seconds
-                )
-                seed_rerun.append(pyinfra(f"seed-rerun-{run}", *seed, deploy="bench/seed_deploy.py").seconds)
+                for name, label in (
+                    ("seed_first_deploy_1", "seed-first-deploy-pip"),
+                    ("seed_rerun_1", "seed-rerun"),
+                ):
+                    result = pyinfra(f"{label}-{run}", *seed, deploy="bench/seed_deploy.py")
+                    runs.setdefault(name, []).append(result)
             loads["after_seed"] = load_average()
-
-        figures = {
-            "first_deploy_1": summary(first1),
-            "first_deploy_3": summary(first3),
-            "noop_1": summary(noop1),
-            "noop_1_no_validation": summary(noop1_nv),
-            "noop_3": summary(noop3),
-            "noop_3_no_validation": summary(noop3_nv),
-            "dry_run_1": summary(dry1),
-        }
-        if seed_first:
-            figures["seed_first_deploy_1"] = summary(seed_first)
-            figures["seed_rerun_1"] = summary(seed_rerun)
+        figures = {name: figure(values) for name, values in runs.items()}
     finally:
         if not args.keep_fleet:
             fleet.down(log=log)
@@ -184,115 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "figures_s": figures,
         "latency": latency,
-        "workers_c16": workers,
+        "serving_c16": serving_rows,
         "notes": notes,
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (BENCH / "results.md").write_text("\n".join(render_markdown(results)) + "\n")
-    log(f"done in {results['bench_seconds']:.0f} s: bench/results.md, bench/results.json")
+    (BENCH / "results.svg").write_text(render_svg(results))
+    log(f"done in {results['bench_seconds']:.0f} s: bench/results.md, bench/results.json, bench/results.svg")
     print((BENCH / "results.md").read_text())
     return 0
-
-
-def _row(figure: str, data: dict, unit: str, target: str = "", limit: float | None = None) -> dict:
-    met = None if limit is None else data["median"] <= limit
-    return {
-        "figure": figure,
-        "unit": unit,
-        "median": data["median"],
-        "min": data["min"],
-        "max": data["max"],
-        "n": len(data["runs"]),
-        "target": target,
-        "met": met,
-    }
-
-
-def _ratio(a: dict, b: dict) -> dict:
-    """Median, min and max of run-by-run ratios a/b."""
-    return summary([x / y for x, y in zip(a["runs"], b["runs"], strict=True)])
-
-
-def render_markdown(results: dict) -> list[str]:
-    f, lat, workers = results["figures_s"], results["latency"], results["workers_c16"]
-    rows = [
-        _row("first deploy, 1 gateway, to ready and validated", f["first_deploy_1"], "s", "<= 45 s", 45),
-        _row("first deploy, 3 gateways at once", f["first_deploy_3"], "s"),
-        _row(
-            "3 gateways / 1 gateway (first deploy)",
-            _ratio(f["first_deploy_3"], f["first_deploy_1"]),
-            "x",
-            "<= 1.5x",
-            1.5,
-        ),
-        _row("no-op re-run, 1 gateway (with validation)", f["noop_1"], "s", "<= 4 s", 4),
-        _row(
-            "no-op re-run, 1 gateway, without the validation step",
-            f["noop_1_no_validation"],
-            "s",
-            "<= 4 s",
-            4,
-        ),
-        _row("no-op re-run, 3 gateways (with validation)", f["noop_3"], "s", "<= 6 s", 6),
-        _row(
-            "no-op re-run, 3 gateways, without the validation step",
-            f["noop_3_no_validation"],
-            "s",
-            "<= 6 s",
-            6,
-        ),
-        _row("dry run (--dry), 1 gateway", f["dry_run_1"], "s"),
-    ]
-    if "seed_first_deploy_1" in f:
-        rows += [
-            _row("seed's way: first deploy, 1 gateway (pip install)", f["seed_first_deploy_1"], "s"),
-            _row("seed's way: re-run, 1 gateway (pip install + restart)", f["seed_rerun_1"], "s"),
-        ]
-    overhead = lat["gateway_c1"]["p50_ms"]["median"] - lat["direct_c1"]["p50_ms"]["median"]
-    for c in (1, 16):
-        gw, direct = lat[f"gateway_c{c}"], lat[f"direct_c{c}"]
-        rows += [
-            _row(f"chat latency p50 through the gateway, concurrency {c}", gw["p50_ms"], "ms"),
-            _row(f"chat latency p50 straight to the backend, concurrency {c}", direct["p50_ms"], "ms"),
-            _row(f"chat latency p99 through the gateway, concurrency {c}", gw["p99_ms"], "ms"),
-            _row(f"chat latency p99 straight to the backend, concurrency {c}", direct["p99_ms"], "ms"),
-            _row(f"requests/s through the gateway, concurrency {c}", gw["rps"], "req/s"),
-            _row(f"requests/s straight to the backend, concurrency {c}", direct["rps"], "req/s"),
-        ]
-    rows += [
-        _row("requests/s, concurrency 16, num_workers=1 (deployed default)", workers["1"]["rps"], "req/s"),
-        _row("requests/s, concurrency 16, num_workers=2", workers["2"]["rps"], "req/s"),
-    ]
-    load = results["machine"]["load_average_1m"]
-    lines = [
-        "# Deploy benchmark",
-        "",
-        f"`make bench` (bench/run.py) on {results['started']}, fleet 198.18.{results['fleet_net']}.0/24, "
-        f"{results['machine']['cpus']} CPUs shared with other work (1-minute load: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in load.items())
-        + f"). Each figure: median of {results['runs']} runs, with min and max; "
-        f"{lat['gateway_c1']['requests_per_run']} requests per latency run. "
-        f"The bench took {results['bench_seconds'] / 60:.1f} min.",
-        "",
-        *markdown_table(rows),
-        "",
-        f"Gateway overhead at concurrency 1 (p50 through the gateway minus p50 straight to the backend): "
-        f"{overhead:.1f} ms (target <= 10 ms: {'met' if overhead <= 10 else 'MISSED'}).",
-        "",
-        "Operations reported as changed on a no-op re-run of one gateway: "
-        + (", ".join(results["notes"].get("changed_on_noop_rerun", [])) or "none")
-        + ".",
-        "",
-        "Slowest steps of the first deploy of one gateway (median s): "
-        + ", ".join(
-            f"{name} {data['median']:.1f}"
-            for name, data in list(
-                results["notes"].get("first_deploy_1_gateway_slowest_steps_s", {}).items()
-            )[:6]
-        )
-        + ".",
-    ]
-    return lines
 
 
 if __name__ == "__main__":

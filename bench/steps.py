@@ -38,21 +38,26 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.0f} req/s"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "":
+        return f"{value:g}"
     return f"{value:g} {unit}"
 
 
 def markdown_table(rows: list[dict]) -> list[str]:
-    """rows: {"figure", "unit", "median", "min", "max", "n", "target", "met"} -> markdown lines."""
+    """rows: {"figure", "unit", "median", "min", "max", "n", "target", "met"}, optionally "load"
+    (1-minute load before, after) and "rss" (MB of the gateway's processes) -> markdown lines."""
     lines = [
-        "| figure | median | min | max | runs | target |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| figure | median | min | max | runs | target | load before -> after | gateway RSS |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for row in rows:
         target = row.get("target") or ""
         if target and row.get("met") is not None:
             target += " (met)" if row["met"] else " (MISSED)"
+        load = f"{row['load'][0]:.1f} -> {row['load'][1]:.1f}" if row.get("load") else ""
+        rss = f"{row['rss']:.0f} MB" if row.get("rss") else ""
         lines.append(
             f"| {row['figure']} | {fmt(row['median'], row['unit'])} | {fmt(row.get('min'), row['unit'])} "
-            f"| {fmt(row.get('max'), row['unit'])} | {row.get('n', '')} | {target} |"
+            f"| {fmt(row.get('max'), row['unit'])} | {row.get('n', '')} | {target} | {load} | {rss} |"
         )
     return lines

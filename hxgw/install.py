@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import shlex
 
-# LiteLLM would otherwise fetch its model cost map from the internet on import.
-OFFLINE_ENV = "LITELLM_LOCAL_MODEL_COST_MAP=True"
+# No smoke import here: a broken dependency set fails the first start just as surely (start.sh
+# waits for readiness, the host fails, and a later deploy rolls back), so importing the proxy
+# before it starts only doubled that work.
+#
+# BYTECODE: the service cannot write bytecode (read-only venv, PYTHONDONTWRITEBYTECODE), so every
+# module without a .pyc is compiled from source at EVERY start, in every worker, and a module
+# first imported while serving (LiteLLM retries a failing optional import, its OTel logger, on
+# each request) on every use. The installer writes it once, in parallel; bench/results.md shows
+# what it costs in the install and what it saves in each start.
 # Host data `installer`: uv (shipped as a wheel in the wheelhouse) or pip, the fallback.
 INSTALLERS = ("uv", "pip")
 
@@ -48,24 +55,18 @@ def install_script(
             f"python3 -m zipfile -e {work}/uv-*.whl {work}/uv",
             f'uv=$(ls {work}/uv/uv-*.data/scripts/uv) && chmod 755 "$uv"',
             f'"$uv" venv --quiet --python /usr/bin/python3 {venv}',
+            # --compile-bytecode: see BYTECODE below; uv compiles on every CPU while it installs.
             f'"$uv" pip install --quiet --python {venv}/bin/python --no-cache --offline '
-            f"{sources} --require-hashes -r {lock_path}",
+            f"{sources} --compile-bytecode --require-hashes -r {lock_path}",
         ]
     else:
         lines += [
             f"python3 -m venv {venv}",
+            # pip writes the bytecode of what it installs by default (BYTECODE below).
             f"{venv}/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "
             f"{sources} --require-hashes -r {lock_path}".replace("  ", " "),
         ]
     lines += [
-        # Smoke test: a broken dependency set fails here, not at the service's start. Its imports
-        # also write the bytecode of everything the proxy loads at start-up.
-        f"{OFFLINE_ENV} {venv}/bin/litellm --version",
-        # The service cannot write bytecode (read-only venv), so a module it first imports while
-        # serving is compiled from source each time, and LiteLLM retries a failing optional import
-        # (its OTel logger) on EVERY request: compile the rest of litellm now (~3 s, in parallel).
-        f'{venv}/bin/python -m compileall -q -j 0 "$({venv}/bin/python -c '
-        '\'import sysconfig; print(sysconfig.get_paths()["purelib"])\')/litellm" > /dev/null',
         # uv leaves a world-writable .lock in the venv; nothing under base_dir may be.
         f"chmod -R go-w {venv}",
         f"echo {q(release_id)} > {venv}/.hx-release",

@@ -25,6 +25,7 @@ from hxgw.install import INSTALLERS, effective_installer
 from hxgw.refused_versions import refusal
 from hxgw.router_settings import ROUTER_KEYS, parse_router_settings  # noqa: F401 - old import path
 from hxgw.schema import escape, fix_of, messages, problem
+from hxgw.serving import LOG_LEVELS, MIN_REQUESTS_BEFORE_RESTART
 from hxgw.setting_fields import IPv4Text, boolean, integer, ipv4_text, seconds, validate_section
 
 UNIT_NAME = "hx-litellm-gateway.service"
@@ -84,8 +85,35 @@ class Settings(BaseModel):
         "use '0.0.0.0' for all interfaces or one of the host's IPv4 addresses",
     )
     port: int = integer(4000, 1, 65535, "The proxy's TCP port.", "e.g. port = 4000")
-    num_workers: int = integer(
-        1, 1, 64, "LiteLLM worker processes (`--num_workers`).", "e.g. num_workers = 1"
+    num_workers: int | None = integer(
+        None,
+        1,
+        64,
+        "LiteLLM worker processes (`--num_workers`). Unset: one per CPU of the host (a fact read at "
+        "deploy time), as many as its memory holds, at least 2. Refused when over 4 per CPU or "
+        "beyond the host's memory.",
+        "e.g. num_workers = 4, or leave it unset (one per CPU)",
+    )
+    max_requests_before_restart: int = integer(
+        0,
+        0,
+        10**9,
+        "Recycle each worker after this many requests (`--max_requests_before_restart`, against "
+        "memory growth), staggered by up to a tenth of it; 0: never. Needs 2 or more workers.",
+        "e.g. max_requests_before_restart = 100000, or 0 (never)",
+    )
+    log_level: Literal[LOG_LEVELS] = Field(  # type: ignore[valid-type]
+        "WARNING",
+        description="LiteLLM's log level (`LITELLM_LOG`) in the journal. WARNING keeps the warnings an "
+        "operator acts on (a backend in cooldown); DEBUG logs request bodies.",
+        json_schema_extra=messages(
+            "use one of " + ", ".join(repr(level) for level in LOG_LEVELS),
+            _INSTALL_SOURCE_RULE,
+            _INSTALL_SOURCE_RULE,
+        ),
+    )
+    access_log: bool = boolean(
+        "Write uvicorn's access line (client, request line, status) to the journal for every request."
     )
     install_source: Literal[INSTALL_SOURCES] = Field(  # type: ignore[valid-type]
         "wheelhouse",
@@ -218,6 +246,25 @@ class Settings(BaseModel):
             )
         return installer
 
+    @field_validator("max_requests_before_restart")
+    @classmethod
+    def _recycling_keeps_serving(cls, requests: int, info: ValidationInfo) -> int:
+        if 0 < requests < MIN_REQUESTS_BEFORE_RESTART:
+            raise problem(
+                f"{requests} recycles a worker too often: each recycle is a full LiteLLM start (seconds "
+                f"of CPU); set it to {MIN_REQUESTS_BEFORE_RESTART} or more, or 0 (never)"
+            )
+        if requests and info.data.get("num_workers") == 1:
+            # LiteLLM's own warning (proxy_cli.single_worker_max_requests_warning): with one worker
+            # uvicorn exits the whole process after N requests, and it exits 0, so
+            # Restart=on-failure would not even start it again.
+            raise problem(
+                f"{requests} with num_workers 1 stops the gateway after {requests} requests (uvicorn "
+                "exits instead of recycling its only worker); set num_workers to 2 or more (or leave it "
+                "unset), or max_requests_before_restart = 0"
+            )
+        return requests
+
     @field_validator("litellm_version")
     @classmethod
     def _version_is_the_locked_one(cls, version: str, info: ValidationInfo) -> str:
@@ -260,6 +307,11 @@ class Settings(BaseModel):
     @property
     def config_file(self) -> str:
         return posixpath.join(self.config_dir, "config.yaml")
+
+    @property
+    def log_config_file(self) -> str:
+        """uvicorn's logging configuration (`--log_config`; hxgw.serving.uvicorn_log_config)."""
+        return posixpath.join(self.config_dir, "uvicorn-logging.json")
 
     @property
     def env_file(self) -> str:

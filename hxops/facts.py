@@ -38,6 +38,7 @@ def managed_paths(settings) -> tuple[list[str], list[str]]:
 
     rendered = [
         settings.config_file,
+        settings.log_config_file,
         auth_module_file(settings),
         f"/etc/systemd/system/{settings.unit_name}",
         *(posixpath.join(settings.scripts_dir, s) for s in ("start.sh", "stop.sh", "status.sh")),
@@ -199,6 +200,8 @@ class HostFacts:
     machine: str = ""
     glibc: str = ""
     disk_free_mb: int = 0
+    cpus: int = 0  # what the serving defaults follow (hxgw.serving); 0: unknown
+    memory_mb: int = 0
     port_owners: list[PortOwner] = field(default_factory=list)
     service_state: str = "unknown"
     service_pid: int = 0
@@ -243,6 +246,7 @@ class GatewayHost(FactBase):
                 'platform.machine(), platform.libc_ver()[1] or "-")\' 2>/dev/null',
                 f'd={base}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; '
                 'echo "disk_kb $(df -Pk "$d" | awk \'NR==2 {print $4}\')"',
+                'echo "cpus $(nproc 2>/dev/null)"; awk \'/^MemTotal:/ {print "mem_kb", $2}\' /proc/meminfo',
                 # Each listener on the port, with whether it runs inside our unit's cgroup.
                 f"for p in $(ss -ltnpH \"sport = :{int(port)}\" 2>/dev/null | grep -o 'pid=[0-9]*' | "
                 "cut -d= -f2 | sort -u); do "
@@ -278,6 +282,10 @@ class GatewayHost(FactBase):
                 facts.machine, facts.glibc = fields[1], fields[2]
             elif key == "disk_kb" and fields and fields[0].isdigit():
                 facts.disk_free_mb = int(fields[0]) // 1024
+            elif key == "cpus" and fields and fields[0].isdigit():
+                facts.cpus = int(fields[0])
+            elif key == "mem_kb" and fields and fields[0].isdigit():
+                facts.memory_mb = int(fields[0]) // 1024
             elif key == "port_owner" and len(fields) >= 1:
                 facts.port_owners.append(
                     PortOwner(int(fields[0]), fields[1:] == ["ours"], " ".join(fields[1:]))

@@ -1,4 +1,4 @@
-"""Step 7: config.yaml from its template, and the master key's environment file.
+"""Step 7: config.yaml from its template, uvicorn's logging, and the master key's environment file.
 
 The key is never in config.yaml: it sits in an EnvironmentFile readable only by root and the
 service group. It comes from MASTER_KEY on the control machine, or is generated on the host at
@@ -19,6 +19,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 
 from hxgw.layout import auth_module_file
+from hxgw.serving import serving_for, uvicorn_log_config
 from hxops import ops, paths
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
@@ -50,6 +51,24 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
     ops.file(
         name="config.yaml is root:group 640",
         path=settings.config_file,
+        user="root",
+        group=group,
+        mode="640",
+        snapshot=snapshot,
+    )
+    # uvicorn's logging (the access line only when asked); it reads it at start, so a change restarts.
+    restart_triggers.append(
+        ops.template(
+            name="Render uvicorn-logging.json",
+            src=paths.template("uvicorn-logging.json.j2"),
+            dest=settings.log_config_file,
+            snapshot=snapshot,
+            log_config=uvicorn_log_config(serving_for(settings, facts.cpus, facts.memory_mb)),
+        )
+    )
+    ops.file(
+        name="uvicorn-logging.json is root:group 640",
+        path=settings.log_config_file,
         user="root",
         group=group,
         mode="640",

@@ -57,7 +57,7 @@ def deploy_gateway(
         venv_link = venv_step(plan, checked.facts, release)
         reach = backends(plan)  # connectivity from the gateway host
         config_files = config(plan, checked.facts)  # config.yaml and the master key's file
-        unit_file = unit(plan, checked.facts.snapshot)
+        unit_file = unit(plan, checked.facts)
         scripts(plan, checked.facts.snapshot)
         running = service_step(plan, checked.facts, [venv_link, *config_files, unit_file])
         if validate_step is not None:

@@ -1,5 +1,6 @@
 """Step 2: preflight: supported OS, Python >= 3.10, free disk for the venv, port free or ours, an
-installer we know, and a service_user that is not somebody else's account."""
+installer we know, workers the host can carry, and a service_user that is not somebody else's
+account."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pyinfra.api import deploy
 
 from hxgw.accounts import service_user_problem
 from hxgw.install import INSTALLERS
+from hxgw.serving import serving_problem
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan, refuse
 from hxops.wheelhouse import Release, release_for
@@ -62,6 +64,10 @@ def preflight(plan: GatewayPlan, facts: HostFacts) -> Release:
         problems.append(
             f"port {settings.port} is held by another process: {who}; stop it or set `port` to a free one"
         )
+
+    workers = serving_problem(settings, facts.cpus, facts.memory_mb)
+    if workers:
+        problems.append(workers)
 
     account = facts.snapshot.passwd.get(settings.service_user)
     log_dir = facts.snapshot.entry(settings.log_dir) or {}

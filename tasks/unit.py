@@ -1,4 +1,5 @@
-"""Step 8: the hardened systemd unit hx-litellm-gateway.service, running as the service user."""
+"""Step 8: the hardened systemd unit hx-litellm-gateway.service, running as the service user,
+with the serving defaults the host's CPUs and memory call for (hxgw.serving)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
+from hxgw.serving import serving_for
 from hxops import ops, paths, release
-from hxops.facts import Snapshot
+from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 
 
 @deploy("tasks/unit.py")
-def unit(plan: GatewayPlan, snapshot: Snapshot) -> OperationMeta:
+def unit(plan: GatewayPlan, facts: HostFacts) -> OperationMeta:
     """Install the unit; return its operation (a change means the service must restart)."""
     settings = plan.settings
     unit_file = ops.template(
@@ -22,8 +24,9 @@ def unit(plan: GatewayPlan, snapshot: Snapshot) -> OperationMeta:
         user="root",
         group="root",
         mode="644",
-        snapshot=snapshot,
+        snapshot=facts.snapshot,
         settings=settings,
+        serving=serving_for(settings, facts.cpus, facts.memory_mb),
     )
     # Decided at plan time (not with _if), so --dry shows a reload only when one will happen.
     if unit_file.will_change:

@@ -47,8 +47,8 @@ def test_pip_fallback_installs_a_working_venv_and_reruns_as_a_noop(extra_gateway
     first = helpers.pyinfra("--limit", extra_gateway, "--data", "installer=pip")
     assert first.returncode == 0, first.output[-4000:]
     assert [name.endswith("(pip)") for name in installs(first, extra_gateway)] == [True]
-    # pip made this venv (a uv venv has no pip in it); the install's smoke test ran `litellm
-    # --version` in it, and the deploy's validation step called the API it serves.
+    # pip made this venv (a uv venv has no pip in it); the gateway started from it, and the
+    # deploy's validation step called the API it serves.
     assert "pip " in helpers.ssh(extra_gateway, f"{VENV}/bin/pip --version")
     ran = first.changed(extra_gateway) + first.unchanged(extra_gateway)
     assert any(name.startswith("tasks/validate.py") for name in ran) and not first.errors(extra_gateway)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from hxgw.catalogue import parse_catalogue
+from hxgw.serving import serving_for
 from hxgw.settings import parse_settings
 from tests.unit.helpers import production_data, render
 
@@ -62,7 +63,7 @@ def test_config_keeps_secrets_out_and_uses_real_keys():
 def test_unit_runs_as_the_service_user_with_the_key_from_a_file():
     data = production_data()
     settings = parse_settings({**data, "gateway_ip": "192.168.10.39"})
-    unit = render("hx-litellm-gateway.service.j2", settings=settings)
+    unit = render("hx-litellm-gateway.service.j2", settings=settings, serving=serving_for(settings, 2, 4096))
     assert "User=hx-gateway\n" in unit
     assert "EnvironmentFile=/opt/HX-Infrastructure-/api-gateway/config/api-gateway/gateway.env\n" in unit
     assert "Environment=LITELLM_LOCAL_MODEL_COST_MAP=True\n" in unit
@@ -71,7 +72,9 @@ def test_unit_runs_as_the_service_user_with_the_key_from_a_file():
     assert exec_start == (
         "ExecStart=/opt/HX-Infrastructure-/api-gateway/gateway/venv/bin/litellm "
         "--config /opt/HX-Infrastructure-/api-gateway/config/api-gateway/config.yaml "
-        "--host 0.0.0.0 --port 4000 --num_workers 1"
+        "--host 0.0.0.0 --port 4000 --num_workers 2 --timeout_worker_healthcheck 120 "
+        "--log_config /opt/HX-Infrastructure-/api-gateway/config/api-gateway/uvicorn-logging.json"
     )
+    assert "Environment=LITELLM_LOG=WARNING\n" in unit
     for directive in ("NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectSystem=strict", "ProtectHome=yes"):
         assert directive + "\n" in unit

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from hxgw.layout import drift_scan_command, trees
+from hxgw.serving import serving_for
 from hxgw.settings import parse_settings
 from tests.unit.helpers import render
 
@@ -32,7 +33,7 @@ def test_trees_carve_config_and_logs_out_of_the_root_owned_rest():
 
 def test_unit_is_hardened_and_stays_off_the_internet():
     settings = parse_settings({**BASELINE, "base_dir": "/opt/hx"})
-    unit = render("hx-litellm-gateway.service.j2", settings=settings)
+    unit = render("hx-litellm-gateway.service.j2", settings=settings, serving=serving_for(settings, 2, 4096))
     lines = unit.splitlines()
     for directive in (
         "MemoryDenyWriteExecute=yes",

@@ -130,7 +130,10 @@ def test_defaults() -> None:
         service_user="hx-gateway",
         listen_host="0.0.0.0",
         port=4000,
-        num_workers=1,
+        num_workers=None,  # one per CPU of the host (hxgw.serving)
+        max_requests_before_restart=0,
+        log_level="WARNING",
+        access_log=False,
         backend_check_strict=False,
         validation_strict=False,
         force=False,
