@@ -58,7 +58,13 @@ def report_paths(host_name: str, setting, started: str) -> list[Path]:
         return [path if path.is_absolute() else Path.cwd() / path]
     stamp = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = REPO / "reports"
-    return [reports / f"validation-{host_name}-{stamp}.json", reports / f"validation-{host_name}-latest.json"]
+    # Two deploys of one host name can validate in the same second (the tests' two workers each
+    # have a fleet with that name): a stamped report is never overwritten, the second gets -2.
+    stamped, n = reports / f"validation-{host_name}-{stamp}.json", 1
+    while stamped.exists():
+        n += 1
+        stamped = reports / f"validation-{host_name}-{stamp}-{n}.json"
+    return [stamped, reports / f"validation-{host_name}-latest.json"]
 
 
 def run_validation(
