@@ -17,7 +17,8 @@ Brings up a fleet on HX_TESTBED_NET (default 9, so it never tears down a fleet s
      session: its first deploy (pip, through the production pip fallback) and its re-run.
 
 Every row records the 1-minute load before and after it. Writes bench/results.json,
-bench/results.md and bench/results.svg (plus every run's output under bench/runs/, not committed). Targets are reported, never asserted. The fleet is taken down at the end unless
+bench/results.md and bench/results.svg (plus every run's output under bench/runs/, not
+committed). Targets are reported, never asserted. The fleet is taken down at the end unless
 --keep-fleet. Traffic goes only to the fleet's own 198.18.N.x addresses.
 """
 
