@@ -28,11 +28,13 @@ def master_key(machine: fleet.Machine) -> str:
 
 
 def gateway_rss_mb(machine: fleet.Machine) -> float:
-    """Resident memory of every process in the gateway unit's cgroup (the supervisor and its workers)."""
+    """Resident memory of the gateway's main process and all its descendants (the supervisor and
+    its workers). By process tree, not cgroup: the testbed's machines have a hybrid cgroup v1
+    layout where the unit's cgroup.procs is not under /sys/fs/cgroup/<ControlGroup>."""
     script = (
-        f"cg=$(systemctl show -p ControlGroup --value {UNIT}); "
-        "for p in $(cat /sys/fs/cgroup$cg/cgroup.procs); do grep VmRSS /proc/$p/status; done "
-        "| awk '{s+=$2} END {print s+0}'"
+        f"pid=$(systemctl show -p MainPID --value {UNIT}); ps -eo pid=,ppid=,rss= | awk -v root=$pid "
+        "'{p[$1]=$2; r[$1]=$3} END {for (k in p) {x=k; while (x != root && (x in p) && x > 1) x=p[x]; "
+        "if (x == root) s+=r[k]} print s+0}'"
     )
     return int(fleet.ssh_command(machine, script).stdout.strip() or 0) / 1024
 

@@ -4,17 +4,20 @@ Brings up a fleet on HX_TESTBED_NET (default 9, so it never tears down a fleet s
 198.18.9.0/24, bridge hxtb9), and measures, each figure the median of --runs runs (min, max):
 
   1. first deploy of one gateway (the wheelhouse already built), to ready and validated: every
-     run on a fresh machine (powered off, its disk wiped, booted again);
-  2. no-op re-run of one gateway and of three, with and without the validation step;
-  3. dry run (`--dry`) of one gateway;
-  4. first deploy of three gateways at once, and its ratio to one;
-  5. the gateway's own overhead: chat latency p50/p99 through the gateway against straight to
-     the fake Ollama backend, at concurrency 1 and 16, and requests per second with one worker
-     (the deployed num_workers) against num_workers=2;
+     run on a fresh machine (powered off, its disk wiped, booted again), and its floor (ship +
+     uv install + one start to ready + validation, from the same runs' step times);
+  2. no-op re-run of one gateway and of three, with and without the validation step, and dry runs
+     (`--dry`) of one and three: the cost curves, with the control machine's CPU for each;
+  3. first deploy of three gateways at once, and its ratio to one;
+  4. the gateway's own overhead: chat latency p50/p99 through the gateway against straight to
+     the fake Ollama backend, at concurrency 1 and 16, and through the gateway at 64 (errors);
+  5. each serving change alone at concurrency 16 (workers, access log, log level, recycling)
+     against today's serving, with the gateway's memory (RSS of its processes);
   6. the seed's way (bench/seed_deploy.py: pip install and a restart on every run) in the same
      session: its first deploy (pip, through the production pip fallback) and its re-run.
 
-Writes bench/results.json and bench/results.md (plus every run's output under bench/runs/, not
+Every row records the 1-minute load before and after it. Writes bench/results.json,
+bench/results.md and bench/results.svg (plus every run's output under bench/runs/, not
 committed). Targets are reported, never asserted. The fleet is taken down at the end unless
 --keep-fleet. Traffic goes only to the fleet's own 198.18.N.x addresses.
 """
