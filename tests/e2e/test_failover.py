@@ -7,14 +7,16 @@ fake Ollama processes, powered off (connection refused) or told to fail (`/_faul
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.request
+from pathlib import Path
 
 import openai
 import pytest
 from openai import OpenAI
 
-from testbed import fleet
+from testbed import cache, fleet
 from tests.e2e import helpers
 
 GATEWAY = helpers.GATEWAY
@@ -105,3 +107,64 @@ def test_traffic_returns_to_a_backend_that_comes_back(llm02_down, client):
         assert time.monotonic() < deadline, "no request reached llm-02 again after it came back"
         assert answers(client, "hx-chat", 3) == ["HX-OK"] * 3
         time.sleep(0.5)
+
+
+@pytest.fixture
+def shared_gateway_with_redis(first_deploy, llm02_down):
+    """hx-cache in the fleet (the `caches` group) and the shared gateway deployed onto its Redis;
+    afterwards hx-cache is gone and the gateway is back on its own memory, with the key it had."""
+    key = helpers.master_key(GATEWAY)
+    cache_host = cache.add_cache().name
+    yield key, cache_host
+    fleet.remove_machine(cache_host)
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key})
+
+
+def redis_keys(cache_host: str, pattern: str) -> list[str]:
+    address = fleet.find(cache_host).address
+    auth = "export REDISCLI_AUTH=$(sed -n 's/^requirepass //p' /etc/redis/hx-redis-secret.conf);"
+    out = helpers.ssh(
+        cache_host, f"{auth} redis-cli --no-auth-warning -h {address} --scan --pattern '{pattern}'"
+    )
+    return out.split()
+
+
+def shared_state_check(tmp_path: Path) -> dict:
+    """tasks/validate.py alone against the shared gateway; its shared-state record."""
+    report = tmp_path / "report.json"
+    result = helpers.pyinfra(
+        "--limit", GATEWAY, "--data", f"validation_report={report}", deploy="tasks/validate.py"
+    )
+    assert result.returncode == 0, result.output[-3000:]  # Redis trouble never fails the validation
+    return next(c for c in json.loads(report.read_text())["checks"] if c["check"] == "shared-state")
+
+
+def test_redis_shares_the_router_state_and_its_failure_is_not_the_gateways(
+    shared_gateway_with_redis, tmp_path
+):
+    key, cache_host = shared_gateway_with_redis
+    deployed = helpers.pyinfra("--limit", GATEWAY, "--limit", cache_host, env={"MASTER_KEY": key})
+    assert deployed.returncode == 0, deployed.output[-4000:]
+    client = OpenAI(base_url=f"{helpers.url(GATEWAY)}/v1", api_key=key, max_retries=0, timeout=120)
+
+    # llm-02 is off: its members' cooldowns are written to Redis, where every worker reads them.
+    assert answers(client, "hx-chat", 20) == ["HX-OK"] * 20
+    assert redis_keys(cache_host, "deployment:*:cooldown"), "no cooldown reached Redis"
+
+    helpers.ssh(cache_host, "systemctl stop redis-server")
+    assert answers(client, "hx-chat", 10) == ["HX-OK"] * 10  # serves from its own memory
+    degraded = shared_state_check(tmp_path)
+    assert degraded["status"] == "degraded" and "cannot be reached" in degraded["detail"], degraded
+
+    helpers.ssh(cache_host, "systemctl start redis-server")
+    assert answers(client, "hx-chat", 10) == ["HX-OK"] * 10
+    assert shared_state_check(tmp_path)["status"] == "pass"
+
+    # A Redis password the cache host does not have: refused before the gateway restarts onto it.
+    pid = helpers.main_pid(GATEWAY)
+    wrong = helpers.pyinfra(
+        "--limit", GATEWAY, env={"MASTER_KEY": key, "REDIS_PASSWORD": secrets.token_urlsafe(32)}
+    )
+    assert wrong.returncode == 1, wrong.output[-3000:]
+    assert "refused the gateway's Redis password (-WRONGPASS); the gateway was not restarted" in wrong.output
+    assert helpers.main_pid(GATEWAY) == pid
