@@ -40,9 +40,8 @@ def master_key() -> str:
 
 
 def main(window: float) -> None:
-    client = OpenAI(
-        base_url=f"http://{fleet.find('hx-lb').address}:4000/v1", api_key=master_key(), max_retries=0, timeout=60
-    )
+    url = f"http://{fleet.find('hx-lb').address}:4000/v1"
+    client = OpenAI(base_url=url, api_key=master_key(), max_retries=0, timeout=60)
     stop, results = threading.Event(), []
     prompt = [{"role": "user", "content": "Return exactly the text: HX-OK"}]
 
