@@ -48,9 +48,22 @@ def client(first_deploy) -> OpenAI:
     )
 
 
+def until_llm02_in_rotation(client: OpenAI) -> None:
+    """Group requests until one reaches llm-02: its members are not cooling down (after an earlier
+    test took it away, that lasts up to the cooldown)."""
+    before = chats_reaching("llm-02")
+    deadline = time.monotonic() + COOLDOWN + 60  # a bound on a hang, not a speed claim
+    while chats_reaching("llm-02") == before:
+        assert time.monotonic() < deadline, "no request reached llm-02 (again)"
+        assert answers(client, "hx-chat", 3) == ["HX-OK"] * 3
+        time.sleep(0.5)
+
+
 @pytest.fixture
-def llm02_failing(first_deploy):
-    """Set llm-02's fault knobs; afterwards its faults are off and its counts zeroed."""
+def llm02_failing(client):
+    """Set llm-02's fault knobs, once it is in the group's rotation; afterwards its faults are off
+    and its counts zeroed."""
+    until_llm02_in_rotation(client)
     yield lambda **knobs: backend("llm-02", "POST", "/_fault", knobs)
     backend("llm-02", "POST", "/_fault", {"reset": True})
     backend("llm-02", "DELETE", "/_stats")
@@ -101,12 +114,7 @@ def test_traffic_returns_to_a_backend_that_comes_back(llm02_down, client):
     # Enough requests for both llm-02 members to pass allowed_fails (3) and cool down.
     assert answers(client, "hx-chat", 20) == ["HX-OK"] * 20
     fleet.power_on("llm-02")
-    before = chats_reaching("llm-02")
-    deadline = time.monotonic() + COOLDOWN + 60  # a bound on a hang, not a speed claim
-    while chats_reaching("llm-02") == before:
-        assert time.monotonic() < deadline, "no request reached llm-02 again after it came back"
-        assert answers(client, "hx-chat", 3) == ["HX-OK"] * 3
-        time.sleep(0.5)
+    until_llm02_in_rotation(client)
 
 
 @pytest.fixture
