@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import posixpath
 import secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,40 @@ def router_redis_settings(target: CacheTarget) -> dict:
         "redis_port": target.settings.redis_port,
         "redis_password": f"os.environ/{PASSWORD_VARIABLE}",
     }
+
+
+# Runs on a gateway host: AUTH with the password from redis.env (never in a command line), then
+# PING. Prints one line: OK, UNREACHABLE <why> or REFUSED <Redis's answer>; exit 1 only if refused.
+AUTH_PROBE = """
+import socket, sys
+env, variable, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+password = next(l.split("=", 1)[1].strip() for l in open(env) if l.startswith(variable + "="))
+try:
+    sock = socket.create_connection((host, port), timeout=3)
+    sock.settimeout(3)
+    sock.sendall(b"*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n"
+                 % (len(password), password.encode()))
+    answer = b""
+    while answer.count(b"\\r\\n") < 2 and not answer.startswith(b"-"):
+        chunk = sock.recv(256)
+        if not chunk:
+            break
+        answer += chunk
+except OSError as error:
+    print(f"UNREACHABLE {error}")
+    sys.exit(0)
+if answer.split() == [b"+OK", b"+PONG"]:
+    print("OK")
+    sys.exit(0)
+print("REFUSED " + (answer.decode(errors="replace").split(" ")[0].strip() or "no answer"))
+sys.exit(1)
+"""
+
+
+def auth_probe_command(settings: Settings, target: CacheTarget) -> str:
+    cache = target.settings
+    args = [redis_env_file(settings), PASSWORD_VARIABLE, cache.cache_ip, str(cache.redis_port)]
+    return f"python3 -c {shlex.quote(AUTH_PROBE)} {' '.join(shlex.quote(a) for a in args)}"
 
 
 def redis_env_file(settings: Settings) -> str:

@@ -14,6 +14,7 @@ never as an operation argument, and only ever sent as an Authorization header.
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import client_checks, validation
+from hxgw.validation_shared_state import judge_shared_state
 from hxops import deploy_record, outcome, release
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
+from hxops.redis_link import auth_probe_command
 from hxops.security import KEY_VARIABLE
 
 
@@ -85,6 +88,8 @@ def run_validation(
         opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
         **options,
     )
+    if plan.cache is not None:  # the `caches` group's Redis, asked from the gateway host itself
+        report.checks.append(shared_state(plan))
     for line in validation.format_table([report]):
         logger.info(line)
     text = report.to_json()
@@ -98,6 +103,18 @@ def run_validation(
         logger.error(f"{host.name}: FAILED {check.line()}")
     (logger.error if report.failures else logger.info)(report.summary_line())
     return report
+
+
+def shared_state(plan: GatewayPlan) -> validation.CheckResult:
+    where = f"{plan.cache.settings.cache_ip}:{plan.cache.settings.redis_port}"
+    started = time.perf_counter()
+    try:
+        _ok, output = host.run_shell_command(auth_probe_command(plan.settings, plan.cache))
+        lines = [line for line in output.stdout_lines if line.strip()]
+    except Exception as error:  # noqa: BLE001 - a probe that cannot run degrades, never fails
+        lines = [f"PROBE {type(error).__name__}"]
+    latency = (time.perf_counter() - started) * 1000
+    return judge_shared_state(where, lines[-1] if lines else None, round(latency, 1))
 
 
 def _fail(error: Exception) -> None:

@@ -6,39 +6,14 @@ Without a `caches` group a left-over redis.env is removed (config.yaml then name
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 from hxops import ops
 from hxops.facts import Snapshot
 from hxops.plan import GatewayPlan
-from hxops.redis_link import PASSWORD_VARIABLE, redis_env_content, redis_env_file
+from hxops.redis_link import auth_probe_command, redis_env_content, redis_env_file
 from hxops.security import secret_file
-
-# Runs on the gateway host: AUTH with the password from redis.env (never in a command line).
-# Unreachable is a warning (the gateways serve without Redis, each worker on its own state);
-# a refused password is an error, before anything restarts onto it.
-_CHECK = """
-import socket, sys
-env, variable, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-where = f"Redis at {host}:{port}"
-password = next(l.split("=", 1)[1].strip() for l in open(env) if l.startswith(variable + "="))
-try:
-    sock = socket.create_connection((host, port), timeout=3)
-    sock.sendall(b"*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n" % (len(password), password.encode()))
-    answer = sock.recv(256).decode(errors="replace").strip()
-except OSError as error:
-    print(f"WARNING: {where} cannot be reached from this gateway ({error}); it will keep its router "
-          "state in memory until Redis answers", file=sys.stderr)
-    sys.exit(0)
-if answer != "+OK":
-    print(f"FAILED: {where} refused the gateway's Redis password ({answer.split(' ')[0] or 'no answer'}); "
-          "the gateway was not restarted. Deploy the cache host together with the gateways, or set "
-          "REDIS_PASSWORD to the cache host's password", file=sys.stderr)
-    sys.exit(1)
-"""
 
 
 def redis_client(plan: GatewayPlan, snapshot: Snapshot) -> list[OperationMeta]:
@@ -72,9 +47,17 @@ def check_redis_password(plan: GatewayPlan) -> None:
     """Before a restart: the cache host must take the password the gateway will use."""
     if plan.cache is None:
         return
-    cache = plan.cache.settings
-    args = [redis_env_file(plan.settings), PASSWORD_VARIABLE, cache.cache_ip, str(cache.redis_port)]
+    where = f"Redis at {plan.cache.settings.cache_ip}:{plan.cache.settings.redis_port}"
+    # Unreachable is a warning (the gateways serve without Redis, each worker on its own state);
+    # a refused password is an error, before anything restarts onto it.
     server.shell(
         name=f"The Redis on {plan.cache.host_name} takes the gateway's password",
-        commands=[f"python3 -c {shlex.quote(_CHECK)} {' '.join(shlex.quote(a) for a in args)}"],
+        commands=[
+            f'out=$({auth_probe_command(plan.settings, plan.cache)}); case "$out" in OK) ;; '
+            f'UNREACHABLE*) echo "WARNING: {where} cannot be reached from this gateway (${{out#* }}); it '
+            'keeps its router state in memory until Redis answers" >&2 ;; '
+            f"*) echo \"FAILED: {where} refused the gateway's Redis password (${{out#* }}); the gateway "
+            "was not restarted. Deploy the cache host together with the gateways, or set REDIS_PASSWORD "
+            "to the cache host's password\" >&2; exit 1 ;; esac"
+        ],
     )

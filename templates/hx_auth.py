@@ -164,8 +164,8 @@ class Failover(CustomLogger):
     the client as LiteLLM's text (the backend's address, the HTTP library's internals) with 500.
     It is rewritten (the proxy takes an HTTPException from async_post_call_failure_hook:
     proxy/utils.py post_call_failure_hook) as OpenAI's error shape with 503 + Retry-After (no
-    member reachable, or all cooling down), 504 (timed out) or 502 (the backend answered 5xx),
-    naming only the model. 4xx answers (the client's mistakes) pass unchanged."""
+    member reachable, or all cooling down) or 504 (timed out), naming only the model. What a
+    backend answered itself (a 4xx, Ollama's 503 "server busy") passes unchanged."""
 
     # LiteLLM's modules are imported when first needed, as the proxy loads this file early.
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
@@ -189,16 +189,13 @@ class Failover(CustomLogger):
         from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
 
         error, model = original_exception, request_data.get("model") or "the requested model"
-        status = getattr(error, "status_code", None)
         if isinstance(error, (RouterRateLimitError, RouterRateLimitErrorBasic)):
             status, why = 503, f"every backend serving model '{model}' failed and is cooling down"
         elif isinstance(error, litellm.Timeout):
             status, why = 504, f"the backend serving model '{model}' did not answer in time"
         elif isinstance(error, litellm.APIConnectionError):
             status, why = 503, f"no backend serving model '{model}' can be reached"
-        elif isinstance(status, int) and status >= 500:
-            status, why = (503 if status == 503 else 502), f"the backend serving model '{model}' failed"
-        else:
+        else:  # the backend's own answer (4xx, or a 5xx such as Ollama's "server busy") passes on
             return None
         headers = {"Retry-After": _retry_after(error)} if status == 503 else {}
         return HTTPException(status_code=status, detail=f"{why}; retry later", headers=headers)

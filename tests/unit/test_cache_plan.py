@@ -7,6 +7,7 @@ import pytest
 
 from hxgw.cache_settings import check_redis_password, parse_cache_settings
 from hxgw.errors import ConfigError
+from hxgw.validation_shared_state import judge_shared_state
 from tests.unit.helpers import fake_inventory, plan
 
 CACHE = '\ncaches = [("@fake/hx-cache", {"cache_ip": "192.168.10.50", **_fake, **EXTRA})]\n'
@@ -81,3 +82,18 @@ def test_cache_settings_defaults_and_password_rules():
         check_redis_password("short pass")
     assert "too short" in str(caught.value.problems) and "short pass" not in str(caught.value.problems)
     check_redis_password("A" * 20 + "b-_" * 5)
+
+
+@pytest.mark.parametrize(
+    ("probe", "status", "words"),
+    [
+        ("OK", "pass", "router state shared in Redis at 10.0.0.5:6379"),
+        ("UNREACHABLE [Errno 111] Connection refused", "degraded", "cannot be reached ([Errno 111]"),
+        ("REFUSED -WRONGPASS", "degraded", "refused the gateway's password (-WRONGPASS)"),
+        (None, "degraded", "could not be asked (no answer)"),
+    ],
+)
+def test_redis_trouble_degrades_the_validation_and_never_fails_it(probe, status, words):
+    result = judge_shared_state("10.0.0.5:6379", probe)
+    assert (result.check, result.status) == ("shared-state", status)
+    assert words in result.detail
