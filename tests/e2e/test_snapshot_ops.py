@@ -51,8 +51,11 @@ def test_service_account_drift_is_repaired(first_deploy):
     assert before == f"{USER}:HX gateway service (managed by the hx deploy):/nonexistent:/bin/false {USER}"
     helpers.ssh(
         GATEWAY,
-        # usermod refuses a new home to an account a process runs as: the gateway stops first.
+        # usermod refuses a new home to an account a process runs as: the gateway stops first,
+        # and every process of the account is gone (a CI run with 2 workers per gateway once saw
+        # usermod name a process of the account right after the stop returned).
         f"systemctl stop {helpers.UNIT} && "
+        f"timeout 30 sh -c 'while pgrep -u {USER} >/dev/null; do sleep 0.2; done' && "
         f"usermod -s /bin/bash -d /tmp -c drifted -g nogroup {USER} && groupdel {USER}",
     )
     repaired_then_quiet(
