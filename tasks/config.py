@@ -35,62 +35,30 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
     group = settings.service_user
     restart_triggers = []
 
-    # No user/group/mode here (a change of those must not restart the service): a new file is
-    # created by root inside the 750 config directory, which only root and the service group can
-    # enter, and gets its group and mode from the operation below; an existing file keeps its owner.
-    restart_triggers.append(
-        ops.template(
-            name="Render config.yaml",
-            src=paths.template("config.yaml.j2"),
-            dest=settings.config_file,
-            snapshot=snapshot,
+    # config.yaml; uvicorn's logging (the access line only when asked; read at start, so a change
+    # restarts); the key check config.yaml names (general_settings.custom_auth: 401 for any other key).
+    restart_triggers += [
+        _render_root_group_640(
+            "config.yaml",
+            "config.yaml.j2",
+            settings.config_file,
+            group,
+            snapshot,
             deployments=catalogue.deployments(),
             router_settings=plan.router_settings,
-        )
-    )
-    ops.file(
-        name="config.yaml is root:group 640",
-        path=settings.config_file,
-        user="root",
-        group=group,
-        mode="640",
-        snapshot=snapshot,
-    )
-    # uvicorn's logging (the access line only when asked); it reads it at start, so a change restarts.
-    restart_triggers.append(
-        ops.template(
-            name="Render uvicorn-logging.json",
-            src=paths.template("uvicorn-logging.json.j2"),
-            dest=settings.log_config_file,
-            snapshot=snapshot,
+        ),
+        _render_root_group_640(
+            "uvicorn-logging.json",
+            "uvicorn-logging.json.j2",
+            settings.log_config_file,
+            group,
+            snapshot,
             log_config=uvicorn_log_config(serving_for(settings, facts.cpus, facts.memory_mb)),
-        )
-    )
-    ops.file(
-        name="uvicorn-logging.json is root:group 640",
-        path=settings.log_config_file,
-        user="root",
-        group=group,
-        mode="640",
-        snapshot=snapshot,
-    )
-    # The key check config.yaml names (general_settings.custom_auth): 401 for any other key.
-    restart_triggers.append(
-        ops.template(
-            name="Install hx_auth.py",
-            src=paths.template("hx_auth.py"),
-            dest=auth_module_file(settings),
-            snapshot=snapshot,
-        )
-    )
-    ops.file(
-        name="hx_auth.py is root:group 640",
-        path=auth_module_file(settings),
-        user="root",
-        group=group,
-        mode="640",
-        snapshot=snapshot,
-    )
+        ),
+        _render_root_group_640(
+            "hx_auth.py", "hx_auth.py", auth_module_file(settings), group, snapshot, verb="Install"
+        ),
+    ]
 
     if plan.master_key:
         restart_triggers.append(
@@ -128,3 +96,17 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
     if any(op.will_change for op in restart_triggers):
         check_redis_password(plan)  # before the service restarts onto it
     return restart_triggers
+
+
+def _render_root_group_640(label, template, dest, group, snapshot, verb="Render", **context) -> OperationMeta:
+    """The file's content from its template, then root:group 640 as a separate operation; returns
+    the content one. No user/group/mode on the first (a change of those must not restart the
+    service): a new file is created by root inside the 750 config directory, which only root and
+    the service group can enter, and gets its group and mode from the second."""
+    content = ops.template(
+        name=f"{verb} {label}", src=paths.template(template), dest=dest, snapshot=snapshot, **context
+    )
+    ops.file(
+        name=f"{label} is root:group 640", path=dest, user="root", group=group, mode="640", snapshot=snapshot
+    )
+    return content
