@@ -6,13 +6,15 @@ Brings up a fleet on HX_TESTBED_NET (default 9, so it never tears down a fleet s
   1. first deploy of one gateway (the wheelhouse already built), to ready and validated: every
      run on a fresh machine (powered off, its disk wiped, booted again), and its floor (ship +
      uv install + one start to ready + validation, from the same runs' step times);
-  2. no-op re-run of one gateway and of three, with and without the validation step, and dry runs
-     (`--dry`) of one and three: the cost curves, with the control machine's CPU for each;
+  2. no-op re-run of one gateway, of three and (at the end, with seven more booted and deployed)
+     of ten, with and without the validation step, and dry runs (`--dry`) of one, three and ten:
+     the cost curves, with the control machine's CPU for each;
   3. first deploy of three gateways at once, and its ratio to one;
   4. the gateway's own overhead: chat latency p50/p99 through the gateway against straight to
      the fake Ollama backend, at concurrency 1 and 16, and through the gateway at 64 (errors);
-  5. each serving change alone at concurrency 16 (workers, access log, log level, recycling)
-     against today's serving, with the gateway's memory (RSS of its processes);
+  5. each serving change alone at concurrency 16 (workers, access log, log level; recycling only
+     with --with-recycling) against today's serving, with the gateway's memory (RSS of its
+     processes);
   6. the seed's way (bench/seed_deploy.py: pip install and a restart on every run) in the same
      session: its first deploy (pip, through the production pip fallback) and its re-run.
 
@@ -105,15 +107,19 @@ VARIANTS = {
 RECYCLE = 1000  # the smallest recycling the settings allow: every worker recycles during the run
 
 
-def serving(one: str, gateway, backend, requests: int, runs: int) -> dict:
+def serving(one: str, gateway, backend, requests: int, runs: int, recycling: bool) -> dict:
     """The serving rows: each variant redeployed on `one`, then loaded at concurrency 16."""
     rows = {}
     for label, data in VARIANTS.items():
         pyinfra(f"serving: {label}", "--limit", one, *(a for d in data for a in ("--data", d)))
         rows[label] = serving_cell(gateway, backend, requests, runs, 16)
-    label = f"recycling alone: every {RECYCLE} requests, {RECYCLE * 3} per run"
-    pyinfra(f"serving: {label}", "--limit", one, "--data", f"max_requests_before_restart={RECYCLE}")
-    rows[label] = serving_cell(gateway, backend, RECYCLE * 3, runs, 16)
+    # Opt-in: with uvicorn 0.54 a recycled worker is replaced only after the parent's health-check
+    # timeout (120 s here), so workers that recycle together leave the gateway with none for
+    # minutes (bench/after-i14.md); the row then takes most of an hour.
+    if recycling:
+        label = f"recycling alone: every {RECYCLE} requests, {RECYCLE * 3} per run"
+        pyinfra(f"serving: {label}", "--limit", one, "--data", f"max_requests_before_restart={RECYCLE}")
+        rows[label] = serving_cell(gateway, backend, RECYCLE * 3, runs, 16)
     pyinfra("serving: the deployed defaults again", "--limit", one)
     return rows
 
@@ -124,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests per latency cell and run")
     parser.add_argument("--keep-fleet", action="store_true", help="leave the bench fleet up at the end")
     parser.add_argument("--skip-seed", action="store_true", help="leave out the seed's-way comparison")
+    parser.add_argument("--skip-ten", action="store_true", help="leave out the 10-gateway cost rows")
+    parser.add_argument(
+        "--with-recycling", action="store_true", help="also measure worker recycling (slow, see serving())"
+    )
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3: every figure is a median with min and max")
@@ -179,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         latency = latency_cells(gateway, backend, args.requests, args.runs)
         latency["gateway_c64"] = serving_cell(gateway, backend, args.requests, args.runs, 64)
         latency["gateway_c16"]["rss_mb"] = latency["gateway_c64"]["rss_mb"]
-        serving_rows = serving(one, gateway, backend, args.requests, args.runs)
+        serving_rows = serving(one, gateway, backend, args.requests, args.runs, args.with_recycling)
         loads["after_latency"] = load_average()
 
         if not args.skip_seed:
@@ -193,6 +203,20 @@ def main(argv: list[str] | None = None) -> int:
                     result = pyinfra(f"{label}-{run}", *seed, deploy="bench/seed_deploy.py")
                     runs.setdefault(name, []).append(result)
             loads["after_seed"] = load_average()
+
+        if not args.skip_ten:
+            # Seven more gateways, deployed once (not a figure), then the 10-gateway cost rows.
+            fleet.add_gateways(10 - len(gws))
+            setup = pyinfra("setup: deploy the seven added gateways (10 in all)")
+            notes["first_deploy_7_more_s"] = round(setup.seconds, 1)
+            for run in range(1, args.runs + 1):
+                for name, label, extra, deploy in (
+                    ("noop_10", "noop-10-gateways", (), "deploy.py"),
+                    ("noop_10_no_validation", "noop-10-gateways-no-validation", (), no_validation),
+                    ("dry_run_10", "dry-run-10-gateways", ("--dry",), "deploy.py"),
+                ):
+                    runs.setdefault(name, []).append(pyinfra(f"{label}-{run}", *extra, deploy=deploy))
+            loads["after_ten"] = load_average()
         figures = {name: figure(values) for name, values in runs.items()}
     finally:
         if not args.keep_fleet:

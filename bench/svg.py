@@ -94,21 +94,26 @@ def cost_panel(top: float, figures: dict) -> list[str]:
     out = _axes(top, "Cost curves: wall time over the number of gateways", "gateways", "seconds (median)")
     left, bottom, right, upper = PAD + 20, top + PANEL_H - 40, WIDTH - 220, top + 30
     curves = {
-        "first deploy": ("first_deploy_1", "first_deploy_3"),
-        "no-op re-run": ("noop_1", "noop_3"),
-        "no-op, no validation": ("noop_1_no_validation", "noop_3_no_validation"),
-        "dry run": ("dry_run_1", "dry_run_3"),
+        "first deploy": "first_deploy_{n}",
+        "no-op re-run": "noop_{n}",
+        "no-op, no validation": "noop_{n}_no_validation",
+        "dry run": "dry_run_{n}",
     }
-    curves = {k: v for k, v in curves.items() if all(name in figures for name in v)}
-    high = max((figures[n]["median"] for v in curves.values() for n in v), default=1.0)
-    for n in (1, 3):
-        out.append(_text(_scale(n, 1, 3, left, right), bottom + 14, str(n), 10, "middle"))
+    # Each curve over the gateway counts it was measured at (1, 3 and, for most, 10).
+    curves = {
+        k: [(n, v.format(n=n)) for n in (1, 3, 10) if v.format(n=n) in figures] for k, v in curves.items()
+    }
+    curves = {k: v for k, v in curves.items() if len(v) >= 2}
+    most = max((n for v in curves.values() for n, _ in v), default=3)
+    high = max((figures[name]["median"] for v in curves.values() for _, name in v), default=1.0)
+    for n in sorted({n for v in curves.values() for n, _ in v}):
+        out.append(_text(_scale(n, 1, most, left, right), bottom + 14, str(n), 10, "middle"))
     for tick in _ticks(0, high):
         out.append(_text(left - 4, _scale(tick, 0, high, bottom, upper) + 4, f"{tick:.0f}", 10, "end"))
-    for i, (label, names) in enumerate(curves.items()):
+    for i, (label, points) in enumerate(curves.items()):
         xy = [
-            (_scale(n, 1, 3, left, right), _scale(figures[name]["median"], 0, high, bottom, upper))
-            for n, name in zip((1, 3), names, strict=True)
+            (_scale(n, 1, most, left, right), _scale(figures[name]["median"], 0, high, bottom, upper))
+            for n, name in points
         ]
         out.append(
             f'<polyline fill="none" stroke="{COLOURS[i]}" stroke-width="2" '

@@ -153,4 +153,6 @@ def test_rollback_failed_when_the_saved_release_does_not_start_either(saved_rele
     status, output = rollback("test: the new release failed")
     assert status == 3, output
     assert "ROLLBACK FAILED: the last known good release did not become ready either" in output
+    # Caught by the worker's own start-up failure, not by waiting out start.sh's timeout.
+    assert "is not ready: a worker failed at start-up" in output
     assert not helpers.ready(GATEWAY)  # and it says so, rather than claiming a rollback
