@@ -49,8 +49,10 @@ deploy: venv
 # Two workers, each with a fleet of its own (tests/conftest.py); tests sharing a costly fixture
 # stay on one worker (tests/e2e/conftest.py). TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
+# More pytest options for `make test`, e.g. PYTEST_ARGS='-v --durations=0' (each test's worker and time).
+PYTEST_ARGS ?=
 test: venv
-	$(PY) -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -ra tests/unit
