@@ -39,10 +39,11 @@ class Serving:
 
 
 def auto_workers(cpus: int, memory_mb: int) -> int:
-    """One worker per CPU, as many as the memory holds, and at least 2: with one worker a
-    recycle (or a crash) leaves no process serving while it starts again."""
-    fits = memory_mb // WORKER_MB if memory_mb > 0 else cpus
-    return max(2, min(cpus, fits))
+    """One worker per CPU, as many as the memory holds, and at least 2 when the memory holds 2:
+    with one worker a crash leaves no process serving while it starts again. A host whose memory
+    holds one worker gets one (a second would push it into swap or the OOM killer)."""
+    fits = memory_mb // WORKER_MB if memory_mb > 0 else max(cpus, 2)
+    return max(1, min(max(cpus, 2), fits))
 
 
 def serving_for(settings, cpus: int, memory_mb: int) -> Serving:

@@ -25,8 +25,10 @@ def settings(**changes):
         (2, 24000, 2),  # the testbed gateway
         (16, 64000, 16),  # one per CPU
         (16, 4 * WORKER_MB, 4),  # as many as the memory holds
-        (1, 8000, 2),  # never one: a recycle or a crash would leave nothing serving
-        (8, 0, 8),  # memory unknown: the CPUs decide
+        (1, 8000, 2),  # not one while two fit: a crash would leave nothing serving
+        (4, WORKER_MB + 100, 1),  # but one when the memory holds only one
+        (1, 0, 2),  # memory unknown: the CPUs decide, at least 2
+        (8, 0, 8),
     ],
 )
 def test_workers_follow_the_hosts_cpus_and_memory(cpus, memory_mb, workers):
