@@ -90,8 +90,8 @@ class Settings(BaseModel):
         1,
         64,
         "LiteLLM worker processes (`--num_workers`). Unset: one per CPU of the host (a fact read at "
-        "deploy time), as many as its memory holds, at least 2 when it holds 2. Refused when over 4 per CPU or "
-        "beyond the host's memory.",
+        "deploy time), as many as its memory holds, at least 2 when it holds 2. Refused when over 4 "
+        "per CPU or beyond the host's memory.",
         "e.g. num_workers = 4, or leave it unset (one per CPU)",
     )
     max_requests_before_restart: int = integer(
