@@ -12,9 +12,9 @@ Brings up a fleet on HX_TESTBED_NET (default 9, so it never tears down a fleet s
   3. first deploy of three gateways at once, and its ratio to one;
   4. the gateway's own overhead: chat latency p50/p99 through the gateway against straight to
      the fake Ollama backend, at concurrency 1 and 16, and through the gateway at 64 (errors);
-  5. each serving change alone at concurrency 16 (workers, access log, log level; recycling only
-     with --with-recycling) against today's serving, with the gateway's memory (RSS of its
-     processes);
+  5. each serving change alone at concurrency 16 (workers, access log, log level) against
+     today's serving, with the gateway's memory (RSS of its processes); worker recycling is
+     refused by the settings for now (hxgw/serving.py), so it has no row;
   6. the seed's way (bench/seed_deploy.py: pip install and a restart on every run) in the same
      session: its first deploy (pip, through the production pip fallback) and its re-run.
 
@@ -104,22 +104,14 @@ VARIANTS = {
     "access log alone: off": ("num_workers=1",),
     "log level alone: ERROR": (*TODAY, "log_level=ERROR"),
 }
-RECYCLE = 1000  # the smallest recycling the settings allow: every worker recycles during the run
 
 
-def serving(one: str, gateway, backend, requests: int, runs: int, recycling: bool) -> dict:
+def serving(one: str, gateway, backend, requests: int, runs: int) -> dict:
     """The serving rows: each variant redeployed on `one`, then loaded at concurrency 16."""
     rows = {}
     for label, data in VARIANTS.items():
         pyinfra(f"serving: {label}", "--limit", one, *(a for d in data for a in ("--data", d)))
         rows[label] = serving_cell(gateway, backend, requests, runs, 16)
-    # Opt-in: with uvicorn 0.54 a recycled worker is replaced only after the parent's health-check
-    # timeout (120 s here), so workers that recycle together leave the gateway with none for
-    # minutes (bench/after-i14.md); the row then takes most of an hour.
-    if recycling:
-        label = f"recycling alone: every {RECYCLE} requests, {RECYCLE * 3} per run"
-        pyinfra(f"serving: {label}", "--limit", one, "--data", f"max_requests_before_restart={RECYCLE}")
-        rows[label] = serving_cell(gateway, backend, RECYCLE * 3, runs, 16)
     pyinfra("serving: the deployed defaults again", "--limit", one)
     return rows
 
@@ -131,9 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-fleet", action="store_true", help="leave the bench fleet up at the end")
     parser.add_argument("--skip-seed", action="store_true", help="leave out the seed's-way comparison")
     parser.add_argument("--skip-ten", action="store_true", help="leave out the 10-gateway cost rows")
-    parser.add_argument(
-        "--with-recycling", action="store_true", help="also measure worker recycling (slow, see serving())"
-    )
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3: every figure is a median with min and max")
@@ -189,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         latency = latency_cells(gateway, backend, args.requests, args.runs)
         latency["gateway_c64"] = serving_cell(gateway, backend, args.requests, args.runs, 64)
         latency["gateway_c16"]["rss_mb"] = latency["gateway_c64"]["rss_mb"]
-        serving_rows = serving(one, gateway, backend, args.requests, args.runs, args.with_recycling)
+        serving_rows = serving(one, gateway, backend, args.requests, args.runs)
         loads["after_latency"] = load_average()
 
         if not args.skip_seed:

@@ -15,15 +15,27 @@ from dataclasses import dataclass
 # Resident memory of one LiteLLM 1.108.7 worker serving chat (RSS measured on the testbed: ~380
 # MB; the bench reports it per gateway), rounded up so the check leaves the host some room.
 WORKER_MB = 450
+# Seconds uvicorn's supervisor waits for a worker's answer before it kills it (default 5): a
+# starting LiteLLM worker answers only once its imports are done (Kludex/uvicorn#2506).
+WORKER_HEALTHCHECK_S = 120
 # More workers than this per CPU only add memory and context switches: refused when asked for.
 MAX_WORKERS_PER_CPU = 4
 # A recycle is a full LiteLLM start in that worker (seconds of CPU): fewer requests between two
 # recycles than this spends more time starting than serving.
 MIN_REQUESTS_BEFORE_RESTART = 1000
+# Why recycling is refused with the uvicorn the gateway lock pins (0.54): its supervisor pings each
+# worker and waits up to the health-check timeout (WORKER_HEALTHCHECK_S) for the answer; a worker
+# that exits while a ping is out (a recycle, a start-up failure) is noticed only when that wait
+# ends, and the supervisor tends no other worker meanwhile. Seen here: after a start-up failure the
+# parent acted exactly 120 s later; in the bench (bench/after-i14.md) both workers recycled and no
+# new one started for 8 minutes. Set to None once a uvicorn release replaces exited workers at once
+# (Kludex/uvicorn#2987 starts on that).
+RECYCLING_REFUSED_BECAUSE = (
+    "with the uvicorn in the gateway lock (0.54) a recycled worker is replaced only after the "
+    f"supervisor's {WORKER_HEALTHCHECK_S} s health-check wait, and workers that recycle together "
+    "leave the gateway with none (measured: bench/after-i14.md)"
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Seconds uvicorn's supervisor waits for a worker's answer before it kills it (default 5): a
-# starting LiteLLM worker answers only once its imports are done (Kludex/uvicorn#2506).
-WORKER_HEALTHCHECK_S = 120
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from hxgw.install import INSTALLERS, effective_installer
 from hxgw.refused_versions import refusal
 from hxgw.router_settings import ROUTER_KEYS, parse_router_settings  # noqa: F401 - old import path
 from hxgw.schema import escape, fix_of, messages, problem
-from hxgw.serving import LOG_LEVELS, MIN_REQUESTS_BEFORE_RESTART
+from hxgw.serving import LOG_LEVELS, MIN_REQUESTS_BEFORE_RESTART, RECYCLING_REFUSED_BECAUSE
 from hxgw.setting_fields import IPv4Text, boolean, integer, ipv4_text, seconds, validate_section
 
 UNIT_NAME = "hx-litellm-gateway.service"
@@ -99,7 +99,8 @@ class Settings(BaseModel):
         0,
         10**9,
         "Recycle each worker after this many requests (`--max_requests_before_restart`, against "
-        "memory growth), staggered by up to a tenth of it; 0: never. Needs 2 or more workers.",
+        "memory growth), staggered by up to a tenth of it; 0: never. Refused for now: with the "
+        "locked uvicorn a recycle leaves the worker's slot empty for minutes (hxgw/serving.py).",
         "e.g. max_requests_before_restart = 100000, or 0 (never)",
     )
     log_level: Literal[LOG_LEVELS] = Field(  # type: ignore[valid-type]
@@ -263,6 +264,8 @@ class Settings(BaseModel):
                 "exits instead of recycling its only worker); set num_workers to 2 or more (or leave it "
                 "unset), or max_requests_before_restart = 0"
             )
+        if requests and RECYCLING_REFUSED_BECAUSE:
+            raise problem(f"{requests}: {RECYCLING_REFUSED_BECAUSE}; leave it 0 (the default)")
         return requests
 
     @field_validator("litellm_version")
