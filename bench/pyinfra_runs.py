@@ -25,6 +25,16 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def settle(below: float = 2.5, longest: float = 300) -> None:
+    """Wait until the 1-minute load falls below `below` (at most `longest` s): after a deploy of
+    many gateways the load average trails the work by minutes, and rows measured in that tail
+    measure the tail."""
+    started = time.monotonic()
+    while load_average() >= below and time.monotonic() - started < longest:
+        time.sleep(5)
+    log(f"settled for {time.monotonic() - started:.0f} s: load {load_average():.2f}")
+
+
 class Run:
     """One pyinfra run: wall seconds, the CPU seconds it spent on the control machine (pyinfra and
     its ssh clients), and the 1-minute load before and after it."""

@@ -44,7 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.load import CHAT_BACKEND, latency_cells, serving_cell  # noqa: E402
-from bench.pyinfra_runs import load_average, log, pyinfra  # noqa: E402
+from bench.pyinfra_runs import load_average, log, pyinfra, settle  # noqa: E402
 from bench.report import render_markdown  # noqa: E402
 from bench.steps import summary  # noqa: E402
 from bench.svg import render_svg  # noqa: E402
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         loads["after_deploys"] = load_average()
 
         gateway = next(m for m in gws if m.name == one)
+        settle()
         latency = latency_cells(gateway, backend, args.requests, args.runs)
         latency["gateway_c64"] = serving_cell(gateway, backend, args.requests, args.runs, 64)
         latency["gateway_c16"]["rss_mb"] = latency["gateway_c64"]["rss_mb"]
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             fleet.add_gateways(10 - len(gws))
             setup = pyinfra("setup: deploy the seven added gateways (10 in all)")
             notes["first_deploy_7_more_s"] = round(setup.seconds, 1)
+            settle()
             for run in range(1, args.runs + 1):
                 for name, label, extra, deploy in (
                     ("noop_10", "noop-10-gateways", (), "deploy.py"),
