@@ -2,9 +2,11 @@
 
 Hosts and addresses come from the fleet's state file, so this follows `--gateways N` and
 HX_TESTBED_NET. Host data points the deploy at the fleet's fake Ollama backends instead of
-production's 192.168.10.x.
+production's 192.168.10.x. HX_TESTBED_GATEWAY_WORKERS=N gives every gateway num_workers = N (the
+end-to-end tests set 1, tests/e2e/conftest.py); unset or empty, the deploy's default applies.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -29,8 +31,11 @@ _backends = [
     if m.role == "backend"
 ]
 
+_workers = os.environ.get("HX_TESTBED_GATEWAY_WORKERS", "").strip()
+_serving = {"num_workers": int(_workers)} if _workers else {}
+
 gateways = [
-    (m.name, {**_ssh, "ssh_hostname": m.address, "gateway_ip": m.address, "backends": _backends})
+    (m.name, {**_ssh, "ssh_hostname": m.address, "gateway_ip": m.address, "backends": _backends, **_serving})
     for m in _machines
     if m.role == "gateway"
 ]

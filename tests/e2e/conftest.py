@@ -17,6 +17,14 @@ from tests.e2e import helpers, rollout_support
 
 GATEWAY = helpers.GATEWAY
 
+# The fleets' gateways run one LiteLLM worker (testbed/inventory.py reads this in every pyinfra
+# run the tests start). With the default (one per CPU: 2 on these hosts) LiteLLM's parent imports
+# the proxy and so does each worker: a start costs ~25 s of CPU and ~16 s to ready, against ~8 and
+# ~8 with one (measured on the testbed, 2026-12-02), and the suite starts gateways many dozens of
+# times on 2 CPUs. Tests about serving with several workers deploy the default themselves
+# (helpers.DEFAULT_SERVING). `HX_TESTBED_GATEWAY_WORKERS= make test` runs everything on the default.
+os.environ.setdefault("HX_TESTBED_GATEWAY_WORKERS", "1")
+
 
 # Tests that share a costly fixture run on one xdist worker (`--dist loadgroup`), so the fixture
 # is built once per run, not once per worker: the tests of each session fixture named here in a

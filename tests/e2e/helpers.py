@@ -111,6 +111,18 @@ def assert_noop(result: DeployResult, host: str, ignore: tuple[str, ...] = ()) -
     assert changed == [], changed
 
 
+# The deploy's own serving defaults (num_workers from the host's CPUs), for the tests about serving
+# with several workers: the suite otherwise runs one worker per gateway (tests/e2e/conftest.py).
+DEFAULT_SERVING = {"HX_TESTBED_GATEWAY_WORKERS": ""}
+
+
+def workers_in_unit(host: str) -> int:
+    """The --num_workers the gateway's unit runs (1 when the flag is absent)."""
+    exec_start = ssh(host, f"systemctl show -p ExecStart --value {UNIT}")
+    words = exec_start.split()
+    return int(words[words.index("--num_workers") + 1]) if "--num_workers" in words else 1
+
+
 def redeploy(host: str, env: dict | None = None) -> DeployResult:
     """Put a gateway back to the repository's wanted state; fails loudly when that fails."""
     result = pyinfra("--limit", host, env=env)

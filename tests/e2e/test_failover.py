@@ -24,6 +24,18 @@ PROMPT = [{"role": "user", "content": helpers.HX_OK}]
 COOLDOWN = 30  # group_data router_settings cooldown_time
 
 
+@pytest.fixture(scope="module", autouse=True)
+def several_workers(first_deploy):
+    """These tests run the deploy's default serving: one worker per CPU (2 or more here), each
+    with a router and a cooldown list of its own, as users run it. Afterwards the suite's one
+    worker again (tests/e2e/conftest.py)."""
+    key = helpers.master_key(GATEWAY)
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key, **helpers.DEFAULT_SERVING})
+    assert helpers.workers_in_unit(GATEWAY) >= 2  # the default on these 2-CPU hosts
+    yield
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY)})
+
+
 def backend(name: str, method: str, path: str, body: dict | None = None) -> dict:
     """The fake Ollama's own admin routes (/_fault, /_stats), which real Ollama lacks."""
     request = urllib.request.Request(
@@ -116,7 +128,7 @@ def shared_gateway_with_redis(first_deploy, llm02_down):
     cache_host = cache.add_cache().name
     yield key, cache_host
     fleet.remove_machine(cache_host)
-    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key})
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key, **helpers.DEFAULT_SERVING})
 
 
 def redis_keys(cache_host: str, pattern: str) -> list[str]:
@@ -142,7 +154,8 @@ def test_redis_shares_the_router_state_and_its_failure_is_not_the_gateways(
     shared_gateway_with_redis, tmp_path
 ):
     key, cache_host = shared_gateway_with_redis
-    deployed = helpers.pyinfra("--limit", GATEWAY, "--limit", cache_host, env={"MASTER_KEY": key})
+    serving = {"MASTER_KEY": key, **helpers.DEFAULT_SERVING}
+    deployed = helpers.pyinfra("--limit", GATEWAY, "--limit", cache_host, env=serving)
     assert deployed.returncode == 0, deployed.output[-4000:]
     client = OpenAI(base_url=f"{helpers.url(GATEWAY)}/v1", api_key=key, max_retries=0, timeout=120)
 
@@ -161,9 +174,7 @@ def test_redis_shares_the_router_state_and_its_failure_is_not_the_gateways(
 
     # A Redis password the cache host does not have: refused before the gateway restarts onto it.
     pid = helpers.main_pid(GATEWAY)
-    wrong = helpers.pyinfra(
-        "--limit", GATEWAY, env={"MASTER_KEY": key, "REDIS_PASSWORD": secrets.token_urlsafe(32)}
-    )
+    wrong = helpers.pyinfra("--limit", GATEWAY, env={**serving, "REDIS_PASSWORD": secrets.token_urlsafe(32)})
     assert wrong.returncode == 1, wrong.output[-3000:]
     assert "refused the gateway's Redis password (-WRONGPASS); the gateway was not restarted" in wrong.output
     assert helpers.main_pid(GATEWAY) == pid

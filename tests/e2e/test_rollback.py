@@ -137,7 +137,16 @@ def test_not_rolled_back_when_the_saved_venv_is_gone(saved_venv_gone):
 
 
 @pytest.fixture
-def saved_release_that_does_not_start(saved):
+def saved_with_several_workers(restore_gateway):
+    """The gateway deployed with the default serving (several workers), so the saved release is
+    one: its start-up failure is uvicorn's multi-worker one. restore_gateway puts the suite's one
+    worker back afterwards."""
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY), **helpers.DEFAULT_SERVING})
+    assert helpers.workers_in_unit(GATEWAY) >= 2
+
+
+@pytest.fixture
+def saved_release_that_does_not_start(saved_with_several_workers, saved):
     """The saved config.yaml is one LiteLLM rejects at start-up; the real one is back after."""
     helpers.ssh(
         GATEWAY,
