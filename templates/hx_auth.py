@@ -25,6 +25,7 @@ import hmac
 import json
 import math
 import os
+import re
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyErrorTypes, ProxyException
@@ -148,6 +149,17 @@ def _retry_after(error) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
+def _backend_said(text: str) -> str:
+    """Ollama's own error text, from the `{"error": "..."}` body LiteLLM quotes in its message."""
+    found = re.search(r'\{"error":\s*("(?:[^"\\]|\\.)*")\}', text)
+    if not found:
+        return ""
+    try:
+        return str(json.loads(found.group(1)))[:300]
+    except ValueError:
+        return ""
+
+
 class Failover(CustomLogger):
     """A group keeps serving while any member lives; a name with no live member fails fast and
     clearly (config.yaml: litellm_settings.callbacks; README "Failover").
@@ -164,8 +176,9 @@ class Failover(CustomLogger):
     the client as LiteLLM's text (the backend's address, the HTTP library's internals) with 500.
     It is rewritten (the proxy takes an HTTPException from async_post_call_failure_hook:
     proxy/utils.py post_call_failure_hook) as OpenAI's error shape with 503 + Retry-After (no
-    member reachable, or all cooling down) or 504 (timed out), naming only the model. What a
-    backend answered itself (a 4xx, Ollama's 503 "server busy") passes unchanged."""
+    member reachable, or all cooling down) or 504 (timed out), naming only the model; a backend's
+    own 500 becomes 502 with the backend's words only. What a backend answered itself otherwise (a
+    4xx, Ollama's 503 "server busy") passes unchanged."""
 
     # LiteLLM's modules are imported when first needed, as the proxy loads this file early.
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
@@ -195,7 +208,12 @@ class Failover(CustomLogger):
             status, why = 504, f"the backend serving model '{model}' did not answer in time"
         elif isinstance(error, litellm.APIConnectionError):
             status, why = 503, f"no backend serving model '{model}' can be reached"
-        else:  # the backend's own answer (4xx, or a 5xx such as Ollama's "server busy") passes on
+        elif isinstance(error, litellm.InternalServerError):
+            # The backend answered 500 itself (Ollama: a model that failed to load, say): 502, with
+            # its own words but not LiteLLM's exception names and "model group" notes around them.
+            said = _backend_said(str(getattr(error, "message", "") or error))
+            status, why = 502, f"the backend serving model '{model}' failed" + (f" ({said})" if said else "")
+        else:  # the backend's own answer (4xx, or Ollama's 503 "server busy") passes on
             return None
         headers = {"Retry-After": _retry_after(error)} if status == 503 else {}
         return HTTPException(status_code=status, detail=f"{why}; retry later", headers=headers)

@@ -1,8 +1,8 @@
-"""`python -m testbed.failover_count [SECONDS]`: how many requests reach a failing backend before
+"""`python -m testbed.failover_count [SECONDS [CLIENTS]]`: how many requests reach a failing backend before
 the fleet stops sending to it (README "Failover").
 
 Needs a running fleet with hx-lb in front of deployed gateways (`up --gateways 3 --lb [--cache]`,
-then a deploy with one master key). Four `openai` clients send `hx-chat` through hx-lb; after
+then a deploy with one master key). CLIENTS (default 4) `openai` clients send `hx-chat` through hx-lb; after
 8 s (every worker has used llm-02) llm-02 answers 500 to every request (its `/_fault` knob) and
 its counts are zeroed; SECONDS later (default 20, under the 30 s cooldown) it prints how many
 chats reached llm-02 and how the clients fared, then puts llm-02 back.
@@ -10,11 +10,9 @@ chats reached llm-02 and how the clients fared, then puts llm-02 back.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
-import urllib.request
 
 import openai
 from openai import OpenAI
@@ -23,14 +21,7 @@ from testbed import fleet
 
 
 def backend(method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://{fleet.find('llm-02').address}:{fleet.OLLAMA_PORT}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read() or b"{}")
+    return fleet.backend_admin("llm-02", method, path, body)
 
 
 def master_key() -> str:
@@ -39,7 +30,7 @@ def master_key() -> str:
     return env.stdout.strip().split("=", 1)[1]
 
 
-def main(window: float) -> None:
+def main(window: float, clients: int = 4) -> None:
     url = f"http://{fleet.find('hx-lb').address}:4000/v1"
     client = OpenAI(base_url=url, api_key=master_key(), max_retries=0, timeout=60)
     stop, results = threading.Event(), []
@@ -54,7 +45,7 @@ def main(window: float) -> None:
             except openai.APIError:
                 results.append((False, time.monotonic() - started))
 
-    threads = [threading.Thread(target=loop) for _ in range(4)]
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
     for thread in threads:
         thread.start()
     try:
@@ -77,4 +68,4 @@ def main(window: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20, int(sys.argv[2]) if len(sys.argv) > 2 else 4)

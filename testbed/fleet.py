@@ -12,8 +12,10 @@ run left even when its state file is gone, and touches nothing else.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import urllib.request
 
 from testbed import rootfs
 from testbed.fleet_layout import (  # noqa: F401 - callers use them as fleet.X
@@ -239,3 +241,15 @@ def status() -> list[dict]:
             }
         )
     return rows
+
+
+def backend_admin(name: str, method: str, path: str, body: dict | None = None) -> dict:
+    """A fake Ollama backend's own admin routes (`/_fault`, `/_stats`), which real Ollama lacks."""
+    request = urllib.request.Request(
+        f"http://{find(name).address}:{OLLAMA_PORT}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"{}")

@@ -43,6 +43,11 @@ def ensure_bridge() -> None:
 def attach_namespace(machine: Machine) -> None:
     """A namespace with one veth on the bridge and deliberately no default route."""
     ns, host_end = machine.netns, f"{machine.netns}h"
+    # A namespace deleted while a process of the machine was still exiting lives on until it does,
+    # and keeps its veth pair: an `up` right after `down` then found the name taken ("File exists").
+    # Deleting the host end takes the whole pair away.
+    if run("ip", "link", "show", host_end, check=False).returncode == 0:
+        run("ip", "link", "del", host_end, check=False)
     run("ip", "netns", "add", ns)
     run("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
     run("ip", "link", "set", host_end, "master", BRIDGE, "up")

@@ -281,3 +281,10 @@ def untouched_snapshot(name: str) -> str:
         "find /opt /etc/systemd/system -newer /etc/hostname 2>/dev/null | sort",
         check=False,
     )
+
+
+backend = fleet.backend_admin  # the fake Ollama's /_fault and /_stats
+
+
+def chats_reaching(name: str) -> int:
+    return backend(name, "GET", "/_stats").get("paths", {}).get("/api/chat", 0)

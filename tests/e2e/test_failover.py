@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import urllib.request
 from pathlib import Path
 
 import openai
@@ -36,22 +35,6 @@ def several_workers(first_deploy):
     helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY)})
 
 
-def backend(name: str, method: str, path: str, body: dict | None = None) -> dict:
-    """The fake Ollama's own admin routes (/_fault, /_stats), which real Ollama lacks."""
-    request = urllib.request.Request(
-        f"http://{fleet.find(name).address}:{fleet.OLLAMA_PORT}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def chats_reaching(name: str) -> int:
-    return backend(name, "GET", "/_stats").get("paths", {}).get("/api/chat", 0)
-
-
 @pytest.fixture
 def client(first_deploy) -> OpenAI:
     # No client retries: every failure the gateway lets through is seen here.
@@ -63,9 +46,9 @@ def client(first_deploy) -> OpenAI:
 def until_llm02_in_rotation(client: OpenAI) -> None:
     """Group requests until one reaches llm-02: its members are not cooling down (after an earlier
     test took it away, that lasts up to the cooldown)."""
-    before = chats_reaching("llm-02")
+    before = helpers.chats_reaching("llm-02")
     deadline = time.monotonic() + COOLDOWN + 60  # a bound on a hang, not a speed claim
-    while chats_reaching("llm-02") == before:
+    while helpers.chats_reaching("llm-02") == before:
         assert time.monotonic() < deadline, "no request reached llm-02 (again)"
         assert answers(client, "hx-chat", 3) == ["HX-OK"] * 3
         time.sleep(0.5)
@@ -76,9 +59,9 @@ def llm02_failing(client):
     """Set llm-02's fault knobs, once it is in the group's rotation; afterwards its faults are off
     and its counts zeroed."""
     until_llm02_in_rotation(client)
-    yield lambda **knobs: backend("llm-02", "POST", "/_fault", knobs)
-    backend("llm-02", "POST", "/_fault", {"reset": True})
-    backend("llm-02", "DELETE", "/_stats")
+    yield lambda **knobs: helpers.backend("llm-02", "POST", "/_fault", knobs)
+    helpers.backend("llm-02", "POST", "/_fault", {"reset": True})
+    helpers.backend("llm-02", "DELETE", "/_stats")
 
 
 def answers(client: OpenAI, model: str, count: int) -> list[str]:
@@ -110,7 +93,22 @@ def test_a_name_whose_only_backend_is_off_gets_503_naming_only_the_model(llm02_d
 def test_a_group_answers_every_request_while_a_member_fails(llm02_failing, client, error_rate):
     llm02_failing(error_rate=error_rate)
     assert answers(client, "hx-chat", 20) == ["HX-OK"] * 20
-    assert backend("llm-02", "GET", "/_stats")["statuses"].get("500", 0) > 0  # the fault did fire
+    assert helpers.backend("llm-02", "GET", "/_stats")["statuses"].get("500", 0) > 0  # the fault did fire
+
+
+def test_a_name_whose_only_backend_answers_500_gets_502_in_the_backends_words(llm02_failing, client):
+    llm02_failing(error_rate=1.0)
+    for stream in (False, True):
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(model="llm02-phi3", messages=PROMPT, stream=stream)
+        error, text = caught.value, caught.value.response.text
+        assert error.status_code == 502, text
+        assert (
+            error.body["message"]
+            == "the backend serving model 'llm02-phi3' failed (injected fault); retry later"
+        )
+        for leak in (fleet.find("llm-02").address, "litellm", "Ollama_chat", "Traceback", "model group"):
+            assert leak not in text, text
 
 
 def test_traffic_returns_to_a_backend_that_comes_back(llm02_down, client):
