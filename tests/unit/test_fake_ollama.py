@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+import time
 
 import httpx
 import pytest
@@ -257,8 +258,12 @@ def test_stats_count_paths_and_models(client):
 
 def test_one_log_line_per_request(client, server):
     chat(client, model="phi3")
-    lines = server[1].read_text().splitlines()
-    assert any("POST /api/chat model=phi3 status=200" in line for line in lines)
+    # The fake writes the line once the answer is out, so the client can be first: poll the log
+    # (a bound on a hang, not a speed claim).
+    deadline, wanted = time.monotonic() + 10, "POST /api/chat model=phi3 status=200"
+    while not any(wanted in line for line in server[1].read_text().splitlines()):
+        assert time.monotonic() < deadline, server[1].read_text()[-2000:]
+        time.sleep(0.01)
 
 
 def test_cli_knobs_and_sigterm_exits_0():
