@@ -4,7 +4,8 @@
 Installed by tasks/loadbalancer.py as /usr/local/sbin/hx-lb-ctl (root only); the rollout calls it
 over SSH. Python 3 standard library only: the LB host has no socat.
 
-    hx-lb-ctl state BACKEND                       the servers as JSON: status, sessions, weight
+    hx-lb-ctl state BACKEND                       the servers as JSON: status, sessions, weight,
+                                                  and whether drained or in maintenance
     hx-lb-ctl drain BACKEND SERVER... [--timeout S]
         no new requests to SERVER (state drain), then wait until its current sessions are 0
     hx-lb-ctl ready BACKEND SERVER... [--timeout S]
@@ -66,8 +67,35 @@ def parse_stat(text: str, backend: str) -> dict[str, dict]:
     return servers
 
 
+# srv_admin_state bits (HAProxy's include/haproxy/server-t.h, enum srv_admin): any drain flag
+# (forced 0x08, inherited 0x10), any maintenance flag (forced 0x01, inherited 0x02, DNS 0x20).
+ADMIN_DRAIN, ADMIN_MAINT = 0x18, 0x23
+
+
+def parse_servers_state(text: str, backend: str) -> dict[str, int]:
+    """`show servers state BACKEND` -> {server: srv_admin_state}. `show stat` cannot tell it: a
+    drained server whose health check fails (a gateway restarting) shows "DOWN" there, not
+    "DRAIN", and so looked like one nobody had taken out of rotation (seen on the testbed)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = next((line[2:].split() for line in lines if line.startswith("# ")), None)
+    if header is None or "srv_admin_state" not in header:
+        raise ValueError(f"unexpected `show servers state` answer: {text[:200]!r}")
+    admin = {}
+    for line in lines:
+        row = dict(zip(header, line.split(), strict=False))
+        if line.startswith("#") or len(row) < len(header) or row["be_name"] != backend:
+            continue  # the header, the format version line, another backend
+        admin[row["srv_name"]] = int(row["srv_admin_state"])
+    return admin
+
+
 def state(backend: str) -> dict[str, dict]:
-    return parse_stat(command("show stat"), backend)
+    servers = parse_stat(command("show stat"), backend)
+    admin = parse_servers_state(command(f"show servers state {backend}"), backend)
+    for name, server in servers.items():
+        server["drained"] = bool(admin.get(name, 0) & ADMIN_DRAIN)
+        server["maint"] = bool(admin.get(name, 0) & ADMIN_MAINT)
+    return servers
 
 
 def set_state(backend: str, servers: list[str], admin_state: str) -> list[str]:

@@ -169,7 +169,9 @@ class Rollout:
         for lb in self.lbs:
             try:
                 for name, server in lb.servers().items():
-                    if server.get("status", "").startswith(("DRAIN", "MAINT")):
+                    # The admin flags, not the status: drained and restarting shows "DOWN".
+                    out = server.get("drained") or server.get("maint")
+                    if out or server.get("status", "").startswith(("DRAIN", "MAINT")):
                         found.add(name)
             except RolloutError as error:
                 say(f"    warning: {error}")

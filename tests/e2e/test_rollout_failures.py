@@ -1,8 +1,9 @@
 """The rollout's failure paths (rollout/runner.py), each driven for real through `python -m rollout`
 on the session's rollout fleet (three gateways behind hx-lb): a planning failure, an unreachable or
 failing load balancer (the rollout stops before any gateway), a drain that fails (nothing deployed
-in that batch), a gateway not UP on the LB after --ready-timeout, and a gateway restarted without
-a drain because its state changed after planning.
+in that batch), a gateway not UP on the LB after --ready-timeout, a gateway restarted without
+a drain because its state changed after planning, and a gateway an interrupted rollout left
+drained while it was not answering its health check.
 
 Stand-ins where the fleet cannot fail by itself: the LB powered off, an haproxy that refuses every
 config (the deploy's own checks refuse the values HAProxy would), the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -23,6 +25,7 @@ from tests.e2e.rollout_support import (
     LB,
     config_sha,
     haproxy_refusing_configs,
+    lb_control,
     lb_servers,
     lb_set_state,
     rollout,
@@ -154,3 +157,40 @@ def test_a_restart_the_plan_did_not_foresee_is_reported_as_undrained(healthy):
         in [line for line in output.splitlines() if line.startswith(second + " ")][-1]
     )
     assert helpers.main_pid(second) != pid
+
+
+def test_a_gateway_left_drained_while_it_does_not_answer_is_put_back_once_it_does(healthy):
+    """A rollout killed while a gateway restarts leaves it drained and failing its health check:
+    HAProxy's `show stat` then says DOWN, not DRAIN, and the next rollout took it for a gateway
+    nobody had drained (the session's full test run caught it: fault 5 left the canary drained).
+    Made on purpose: drained, then frozen (systemd still calls it active, nothing to deploy)."""
+    canary = healthy.gateways[0]
+    assert lb_control("drain", canary)["ok"]
+    pid = helpers.main_pid(canary)
+    helpers.ssh(canary, f"kill -STOP {pid}")
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60  # a bound on a hang: HAProxy's checks fail in seconds
+        while not lb_servers()[canary]["status"].startswith("DOWN"):
+            assert time.monotonic() < deadline, lb_servers()
+            time.sleep(0.2)
+        proc = subprocess.Popen(
+            rollout_cmd(healthy),
+            cwd=helpers.REPO,
+            env=rollout_env(healthy.key),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in proc.stdout:  # the gateway answers again once the rollout has read the LB
+            lines.append(line)
+            if "found drained on the load balancer" in line:
+                break
+    finally:
+        helpers.ssh(canary, f"kill -CONT {pid}")
+    lines.append(proc.stdout.read())
+    output = "".join(lines)
+    assert proc.wait(timeout=600) == 0, output[-4000:]
+    assert f"{canary}: found drained on the load balancer; put back after deploy" in output
+    assert helpers.main_pid(canary) == pid  # nothing to deploy: not restarted, only put back
+    assert lb_servers()[canary]["status"] == "UP"

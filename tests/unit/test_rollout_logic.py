@@ -224,6 +224,26 @@ def test_lbctl_reads_show_stat_for_one_backend():
         lbctl.parse_stat("Unknown command\n", "hx_gateways")
 
 
+# `show servers state hx_gateways` as HAProxy 2.6 answered on the testbed: GW1 drained while its
+# health check failed (`show stat` said "DOWN"), GW2 in maintenance, GW3 in rotation.
+SERVERS_STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 hx_gateways 1 hx-api-gateway-server 198.18.9.39 0 8 1 1 10 8 2 0 6 0 0 0 - 4000 - 0 0 - - 0
+3 hx_gateways 2 hx-api-gateway-02 198.18.9.40 0 1 1 1 11 8 2 0 14 0 0 0 - 4000 - 0 0 - - 0
+3 hx_gateways 3 hx-api-gateway-03 198.18.9.41 2 0 1 1 5 15 3 3 6 0 0 0 - 4000 - 0 0 - - 0
+"""
+
+
+def test_lbctl_reads_the_admin_state_that_show_stat_hides():
+    admin = lbctl.parse_servers_state(SERVERS_STATE, "hx_gateways")
+    assert admin == {GW1: 8, GW2: 1, GW3: 0}
+    assert [bool(a & lbctl.ADMIN_DRAIN) for a in admin.values()] == [True, False, False]
+    assert [bool(a & lbctl.ADMIN_MAINT) for a in admin.values()] == [False, True, False]
+    assert lbctl.parse_servers_state(SERVERS_STATE, "other") == {}
+    with pytest.raises(ValueError):
+        lbctl.parse_servers_state("Can't find backend.\n", "hx_gateways")
+
+
 # --- the release state -----------------------------------------------------------------------
 
 
