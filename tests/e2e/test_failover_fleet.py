@@ -212,6 +212,7 @@ def test_a_failing_backend_is_left_after_the_fleets_allowed_fails_then_redis_may
     with GroupTraffic(rf.key) as traffic:
         during, reached = traffic.during_fault(FAILING, {"error_rate": 1.0})
     counters = redis_counters(cache_host)
+    memory = redis_cli(cache_host, "CLI info memory").split("used_memory_human:", 1)[-1].split()[0]
     # Without shared state every worker needs `allowed` + 1 failures of each member before it stops
     # sending to it: that many requests at least would reach the backend (measured: ~100 for 6
     # workers; with Redis ~20: README "Failover").
@@ -219,6 +220,7 @@ def test_a_failing_backend_is_left_after_the_fleets_allowed_fails_then_redis_may
     print(
         f"{summary(during, reached, FAILING)} (per-worker floor {per_worker_floor}); Redis counters {counters}"
     )
+    print(f"Redis on {cache_host}: used_memory {memory} with the fleet's router state")
     failed = [why for ok, why, _ in during if not ok]
     assert len(during) > 100 and not failed, f"{len(failed)} of {len(during)} failed: {failed[:3]}"
     # Every member on the failing backend was counted in Redis, once for the whole fleet.
