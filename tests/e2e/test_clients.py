@@ -31,7 +31,7 @@ from hxgw import client_checks
 from hxgw.catalogue import parse_catalogue
 from hxgw.validation import EXPECTED, PROMPT
 from testbed import fleet
-from tests.e2e import helpers
+from tests.e2e import helpers, rollout_support
 
 GATEWAY = fleet.gateway_name(0)
 LB = fleet.LOADBALANCER[0]
@@ -69,6 +69,10 @@ def fleet_urls(first_deploy) -> dict:
     assert result.returncode == 0, f"deploying the gateways behind {LB} failed:\n{result.output[-4000:]}"
     urls = {"gateway": url(GATEWAY), "load balancer": url(LB), "key": key}
     wait_ready(urls["load balancer"])
+    # HAProxy started while the gateways were deployed beside it: a gateway its first checks found
+    # restarting is DOWN until `rise` checks pass, and one 200 through the LB does not say every
+    # gateway is UP. Wait until HAProxy has them all fully UP.
+    rollout_support.wait_all_up(gateways)
     since = helpers.ssh(GATEWAY, "date +%s").strip()
     yield FleetURLs(urls, since=since)
     if not had_lb:
@@ -309,6 +313,15 @@ def test_only_the_readme_routes_answer_without_a_key(fleet_urls):
 # --- the README's snippets ------------------------------------------------------------------------
 
 
+def lb_evidence() -> str:
+    """What hx-lb saw, for a failure through it: the gateways' state and HAProxy's last request
+    lines (the status, and `<NOSRV>` or the termination flags say whether HAProxy or the gateway
+    answered; no header, so no key). A 503 here was seen once, first test of a reversed run."""
+    state = helpers.ssh(LB, "hx-lb-ctl state hx_gateways", check=False)
+    log = helpers.ssh(LB, "journalctl -t haproxy -n 15 --no-pager -o cat", check=False)
+    return f"{LB} state: {state}\n{LB} log:\n{log}"
+
+
 def readme_snippets() -> list[tuple[str, str]]:
     """(language, code) of each fenced block in the README's "Use the gateway" section."""
     text = helpers.REPO.joinpath("README.md").read_text()
@@ -338,7 +351,9 @@ def test_the_readme_snippets_work_as_written(fleet_urls, tmp_path):
         assert "192.168." not in setup + run, f"{language} snippet names a production address"
         script.write_text("set -euo pipefail\n" + setup + run)
         proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"{language} snippet failed:\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == 0, (
+            f"{language} snippet failed:\n{proc.stdout}\n{proc.stderr}\n{lb_evidence()}"
+        )
         outputs.append(proc.stdout)
     curl, sdk_out, langchain_out = outputs
     assert '"id":"hx-chat"' in curl.replace(" ", "") and EXPECTED in curl and '"embedding":' in curl
