@@ -17,7 +17,8 @@ answers X, anything else "[<model>@<name>] echo: <first 60 chars>". Thinking mod
 thinking goes (0.12.4+: message.thinking by default; older: inline <think> in content).
 With `tools`, a tools-capable model calls the first tool (arguments from its schema); others
 answer 400 "<full name> does not support tools". `stop`, `format`, option types, keep_alive,
-per-model parallelism and the queue behave as in Ollama (ollama_contract.py, ollama_load.py).
+per-model parallelism and the queue behave as in Ollama (ollama_contract.py, ollama_load.py,
+ollama_request.py).
 
 Knobs (CLI flags at start, or at run time via POST /_fault, which real Ollama lacks):
   latency_ms, error_rate (request n fails 500 iff floor(n*rate) > floor((n-1)*rate), counted
@@ -46,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
 import ollama_contract as oc  # noqa: E402
+import ollama_request as orq  # noqa: E402
 from ollama_load import Knobs, Scheduler  # noqa: E402
 
 
@@ -160,18 +162,28 @@ class Handler(BaseHTTPRequestHandler):
             raise oc.OllamaError(404, f"model '{self.model}' not found")
         return {**m, "requested": self.model}
 
-    def model_request(self) -> tuple[dict, dict]:
-        """Common start of the inference endpoints: parse, the error knob, find the model."""
+    def model_request(self, struct: str | None = None) -> tuple[dict, dict, float | None, object]:
+        """Common start of the inference endpoints: parse, the error knob, the JSON binding's
+        refusals (keep_alive, think: ollama_request.py), then find the model. Returns the body,
+        the model, keep_alive in seconds (None: unset) and the bound think (chat, generate)."""
         body = self.json_body()
         self.model = body.get("model") if isinstance(body.get("model"), str) else None
         if self.st.knobs.should_fail():
             raise oc.OllamaError(500, "injected fault")
-        return body, self.lookup(body)
+        keep = orq.keep_alive_seconds(body.get("keep_alive"))
+        think = orq.think_value(body.get("think"), self.st.ollama.release, struct) if struct else None
+        return body, self.lookup(body), keep, think
 
-    def scheduled(self, body: dict, m: dict):
+    def scheduled(self, body: dict, m: dict, keep: float | None):
         """server/routes.go scheduleRunner: options checked, then a slot (maybe a cold load)."""
         oc.check_options(body.get("options"))
-        return self.st.sched.slot(m["name"], body.get("keep_alive"))
+        return self.st.sched.slot(m["name"], keep)
+
+    def unloaded(self, m: dict, head: dict) -> None:
+        """routes.go: nothing to run and keep_alive 0 expires the runner, done_reason "unload"."""
+        self.st.sched.unload(m["name"])
+        self.send_json(200, {"model": self.model, "created_at": now(), **head, "done": True,
+                             "done_reason": "unload"})  # fmt: skip
 
     def generated(self, m: dict, text: str, body: dict, mode: str) -> tuple[str, str, str, int]:
         """(thinking, content, done_reason, eval_count) for one answer."""
@@ -237,21 +249,26 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- routes -----------------------------------------------------------------------------
     def api_chat(self) -> None:
-        body, m = self.model_request()
-        if m["dim"]:
+        """server/routes.go ChatHandler (v0.12.10 lines 1825-2053), in its order: binding,
+        model, unload, thinking, scheduleRunner (chat, tools, options), load, think level."""
+        body, m, keep, think = self.model_request("ChatRequest")
+        msgs = [x for x in body.get("messages") or [] if isinstance(x, dict)]
+        empty = {"message": {"role": "assistant", "content": ""}}
+        if not msgs and keep == 0:
+            return self.unloaded(m, empty)
+        mode = self.st.ollama.thinking_mode(think, m)
+        if m["dim"]:  # scheduleRunner's errCapabilityCompletion
             raise oc.OllamaError(400, f'"{self.model}" does not support chat')
         tools = body.get("tools") or []
-        if tools and "tools" not in m["caps"]:  # routes.go ChatHandler -> CheckCapabilities
+        if tools and "tools" not in m["caps"]:  # scheduleRunner -> CheckCapabilities
             raise oc.OllamaError(400, f"{oc.full_name(m['name'])} does not support tools")
-        mode = self.st.ollama.thinking_mode(body.get("think"), m)
         oc.check_format(body.get("format"))
-        msgs = [x for x in body.get("messages") or [] if isinstance(x, dict)]
-        with self.scheduled(body, m) as load_ns:
+        with self.scheduled(body, m, keep) as load_ns:
             if not msgs:  # routes.go: no messages only loads the model
-                msg = {"role": "assistant", "content": ""}
-                self.send_json(200, {"model": self.model, "created_at": now(), "message": msg,
+                self.send_json(200, {"model": self.model, "created_at": now(), **empty,
                                      "done": True, "done_reason": "load"})  # fmt: skip
                 return
+            orq.think_string_refused(think, m, self.st.ollama.release)
             self.pace()
             users = [oc.text_of(x.get("content")) for x in msgs if x.get("role") == "user"]
             last = users[-1] if users else ""
@@ -264,30 +281,45 @@ class Handler(BaseHTTPRequestHandler):
             self.completion(body, True, gen, plen, load_ns, calls)
 
     def api_generate(self) -> None:
-        body, m = self.model_request()
+        """server/routes.go GenerateHandler (v0.12.10 lines 175-380): binding, model, unload,
+        think level, thinking, scheduleRunner, an empty prompt only loads."""
+        body, m, keep, think = self.model_request("GenerateRequest")
+        prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
+        if not prompt and keep == 0:
+            return self.unloaded(m, {"response": ""})
+        orq.think_string_refused(think, m, self.st.ollama.release)
+        mode = self.st.ollama.thinking_mode(think, m)
         if m["dim"]:
             raise oc.OllamaError(400, f'"{self.model}" does not support generate')
-        mode = self.st.ollama.thinking_mode(body.get("think"), m)
         oc.check_format(body.get("format"))
-        prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-        with self.scheduled(body, m) as load_ns:
+        with self.scheduled(body, m, keep) as load_ns:
+            if not prompt:
+                self.send_json(200, {"model": self.model, "created_at": now(), "response": "",
+                                     "done": True, "done_reason": "load"})  # fmt: skip
+                return
             self.pace()
             gen = self.generated(m, prompt, body, mode)
             self.completion(body, False, gen, oc.tokens(prompt) or 1, load_ns)
 
     def api_embed(self) -> None:
-        body, m = self.model_request()
-        inp = body.get("input", [])
-        texts = [inp] if isinstance(inp, str) else inp
+        """server/routes.go EmbedHandler (v0.12.10 lines 620-680): the input's type before the
+        model; an empty input ("" or []) is scheduled (loads the model) and answers no vectors."""
+        body = self.json_body()
+        inp = body.get("input")
+        texts = ([inp] if inp else []) if isinstance(inp, str) else [] if inp is None else inp
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise oc.OllamaError(400, "invalid input type")
         dims = body.get("dimensions", 0)
         if type(dims) is not int:
             raise oc.OllamaError(400, "json: cannot unmarshal dimensions into Go struct field of type int")
-        with self.scheduled(body, m) as load_ns:
+        _, m, keep, _ = self.model_request()
+        with self.scheduled(body, m, keep) as load_ns:
+            if not texts:
+                self.send_json(200, {"model": self.model, "embeddings": []})
+                return
             self.pace()
             vecs = [oc.vector(m["name"], t, m["dim"] or oc.CHAT_EMBED_DIM) for t in texts]
-            if 0 < dims < len(vecs[0] if vecs else []):  # routes.go EmbedHandler: truncate, renormalise
+            if 0 < dims < len(vecs[0]):  # routes.go EmbedHandler: truncate, renormalise
                 vecs = [oc.normalise(v[:dims]) for v in vecs]
             count = sum(oc.tokens(t) or 1 for t in texts)
             self.send_json(200, {"model": self.model, "embeddings": vecs, "load_duration": load_ns,
@@ -295,9 +327,9 @@ class Handler(BaseHTTPRequestHandler):
                                  "prompt_eval_count": count})  # fmt: skip
 
     def api_embeddings(self) -> None:  # legacy single-prompt endpoint
-        body, m = self.model_request()
+        body, m, keep, _ = self.model_request()
         prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-        with self.scheduled(body, m):
+        with self.scheduled(body, m, keep):
             self.pace()
             vec = oc.vector(m["name"], prompt, m["dim"] or oc.CHAT_EMBED_DIM) if prompt else []
         self.send_json(200, {"embedding": vec})

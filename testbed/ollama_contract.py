@@ -72,23 +72,23 @@ class Behaviour:
         self.think_field = v >= THINK_FIELD_SINCE
         self.think_default_on = v >= THINK_DEFAULT_ON_SINCE
         self.tool_call_ids = v >= TOOL_CALL_ID_SINCE
+        self.release = v
 
     def thinking_mode(self, think, model: dict) -> str:
-        """'field' (message.thinking), 'inline' (<think>...</think> in content) or 'off'.
+        """'field' (message.thinking), 'inline' (<think>...</think> in content) or 'off', for a
+        `think` already bound (ollama_request.think_value: None, a boolean or a level).
 
         server/routes.go ChatHandler: a model with the thinking capability gets think=true when
-        the request leaves it unset (0.12.4+); think=true for a model without it is a 400. Before
-        0.12.4 an unset think let the model's template think inline; before 0.9.0 `think` did
-        not exist and thinking models always thought inline."""
+        the request leaves it unset (0.12.4+); a think that is on (ThinkValue.Bool: true or a
+        level) for a model without it is a 400. Before 0.12.4 an unset think let the model's
+        template think inline; before 0.9.0 `think` did not exist and thinking models always
+        thought inline."""
         thinks = "thinking" in model["caps"]
         if not self.think_field:
             return "inline" if thinks else "off"
-        if think is not None and not isinstance(think, (bool, str)):
-            raise OllamaError(400, "invalid think value")  # api/types.go ThinkValue.UnmarshalJSON
-        on = think not in (None, False, "false", "none")
-        if on and not thinks:
+        if think not in (None, False) and not thinks:
             raise OllamaError(400, f'"{model["requested"]}" does not support thinking')
-        if not thinks or think in (False, "false", "none"):
+        if not thinks or think is False:
             return "off"
         if think is None and not self.think_default_on:
             return "inline"

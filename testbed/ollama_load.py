@@ -1,11 +1,21 @@
-"""The fake's load model and knobs: per-model parallelism, a bounded queue, keep_alive and cold
-loads, and the injected faults (stdlib only; imported by plain name by fake_ollama.py).
+"""The fake's load model and knobs: Ollama's scheduler (a model loaded or not, its parallel
+slots, the pending queue in front of loads), keep_alive and cold loads, and the injected faults
+(stdlib only; imported by plain name by fake_ollama.py).
 
-Imitated from Ollama's server/sched.go and envconfig/config.go:
-- OLLAMA_NUM_PARALLEL (default 1): requests one loaded model runs at once; the rest wait.
-- OLLAMA_MAX_QUEUE (default 512): past that many waiting requests the next one is answered
-  503 "server busy, please try again.  maximum pending requests exceeded" (sched.go ErrMaxQueue,
-  routes.go handleScheduleError). The fake counts the waiters of every model together.
+Imitated from Ollama v0.12.10 (server/sched.go, llm/server.go, envconfig/config.go), as a
+maintainer confirmed it in ollama/ollama#7758:
+- A request for a model already loaded never queues in the scheduler: GetRunner (sched.go
+  lines 103-107) hands it the loaded runner (useLoadedRunner, lines 371-389), and the runner's
+  Completion/Embedding waits on `s.sem.Acquire(ctx, 1)` (llm/server.go line 1431), a semaphore
+  of OLLAMA_NUM_PARALLEL (default 1, line 250) with no bound on its waiters. However many
+  clients pile up, they wait (until they give up); none gets an error.
+- A request for a model NOT loaded goes to `pendingReqCh`, a channel of OLLAMA_MAX_QUEUE
+  (default 512, sched.go line 69); when it is full, `ErrMaxQueue` (lines 108-113), which
+  routes.go handleScheduleError answers 503 "server busy, please try again.  maximum pending
+  requests exceeded" (line 2304). One goroutine (processPending, line 132) takes them one at a
+  time and loads the model synchronously (`llama.Load`, line 438): so the channel fills only
+  while a model loads (or one unloads to make room). The fake's cold load (load_ms) is that
+  synchronous part; the model counts as loaded once it is done.
 - OLLAMA_KEEP_ALIVE (default 5m) or the request's keep_alive: how long a model stays loaded
   after its last request (0 unloads at once, a negative value keeps it); the next request
   after that pays a cold load (load_ms here), reported as load_duration.
@@ -14,9 +24,9 @@ Imitated from Ollama's server/sched.go and envconfig/config.go:
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 
 from ollama_contract import OllamaError, norm
@@ -39,29 +49,6 @@ SETTINGS = {
     "keep_alive_s": (DEFAULT_KEEP_ALIVE_S, lambda v: type(v) in (int, float), "a number of seconds"),
     "load_ms": (0, lambda v: type(v) is int and v >= 0, "an integer >= 0"),
 }
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
-
-
-def keep_alive_seconds(value, default: float) -> float:
-    """api/types.go Duration: a number of seconds or a Go duration string ("5m", "1h30m");
-    negative means forever (math.inf here)."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise OllamaError(400, 'keep_alive must be a number of seconds or a duration like "5m"')
-    if isinstance(value, str):
-        body = value.strip()
-        sign, body = (-1, body[1:]) if body.startswith("-") else (1, body)
-        if re.fullmatch(r"\d+(\.\d+)?", body):
-            seconds = sign * float(body)
-        elif body and not _DURATION_RE.sub("", body):
-            seconds = sign * sum(float(n) * _UNIT[u] for n, u in _DURATION_RE.findall(body))
-        else:
-            raise OllamaError(400, f'time: invalid duration "{value}"')
-    else:
-        seconds = float(value)
-    return math.inf if seconds < 0 else seconds
 
 
 class Knobs:
@@ -116,15 +103,19 @@ class Knobs:
 
 
 class Scheduler:
-    """Loaded models, their running requests and the queue in front of them."""
+    """Loaded models, their running requests and slot waiters, and the pending queue of loads."""
 
     def __init__(self, knobs: Knobs):
         self.knobs = knobs
         self.cond = threading.Condition()
         self.running: dict[str, int] = {}
-        self.waiting = 0
+        self.waiting = 0  # on a loaded model's slots: unbounded (llm/server.go s.sem.Acquire)
+        self.pending: deque[object] = deque()  # sched.go pendingReqCh, at most max_queue
+        self.loading = False  # processPending busy with one load
         self.expires: dict[str, float] = {}  # model -> monotonic time it unloads
-        self.loaded_at: dict[str, float] = {}
+
+    def is_loaded(self, model: str) -> bool:
+        return self.expires.get(model, 0) > time.monotonic() or self.running.get(model, 0) > 0
 
     def loaded(self) -> dict[str, float]:
         """Models loaded now -> seconds until they unload (inf: kept)."""
@@ -134,31 +125,61 @@ class Scheduler:
 
     def snapshot(self) -> dict:
         with self.cond:
-            return {"running": {m: n for m, n in self.running.items() if n}, "waiting": self.waiting}
+            running = {m: n for m, n in self.running.items() if n}
+            return {"running": running, "waiting": self.waiting, "pending": len(self.pending),
+                    "loading": self.loading}  # fmt: skip
+
+    def unload(self, model: str) -> None:
+        """sched.go expireRunner: keep_alive 0 with nothing to run unloads the model."""
+        with self.cond:
+            if not self.running.get(model):
+                self.expires.pop(model, None)
+
+    def _load_if_cold(self, model: str) -> int:
+        """Called holding the lock: through the pending queue unless the model is loaded
+        (sched.go GetRunner). Returns the cold-load time paid, in ns."""
+        if self.is_loaded(model):
+            return 0
+        if self.loading and len(self.pending) >= self.knobs["max_queue"]:
+            raise OllamaError(503, ERR_MAX_QUEUE)  # the channel is full: `default:` branch
+        me = object()
+        self.pending.append(me)
+        self.cond.notify_all()  # observers (tests) wait on the queue growing
+        try:
+            while self.loading or self.pending[0] is not me:
+                self.cond.wait()
+        finally:
+            self.pending.remove(me)
+        if self.is_loaded(model):  # loaded while this one waited: processPending reuses it
+            return 0
+        self.loading = True
+        self.cond.release()
+        try:
+            time.sleep(self.knobs["load_ms"] / 1000)
+        finally:
+            self.cond.acquire()
+            self.loading = False
+            self.expires[model] = math.inf  # loaded: the slot below sets its expiry
+            self.cond.notify_all()
+        return self.knobs["load_ms"] * 1_000_000
 
     @contextmanager
-    def slot(self, model: str, keep_alive):
-        """Hold one of the model's parallel slots; yields the cold-load time paid, in ns."""
-        keep = keep_alive_seconds(keep_alive, float(self.knobs["keep_alive_s"]))
+    def slot(self, model: str, keep: float | None):
+        """Hold one of the model's parallel slots (loading it first if needed); yields the
+        load_duration reported, in ns. `keep`: the request's keep_alive in seconds, or None."""
+        keep = float(self.knobs["keep_alive_s"]) if keep is None else keep
         with self.cond:
+            load_ns = 1_000_000 + self._load_if_cold(model)
             if self.running.get(model, 0) >= self.knobs["num_parallel"]:
-                if self.waiting >= self.knobs["max_queue"]:
-                    raise OllamaError(503, ERR_MAX_QUEUE)
                 self.waiting += 1
-                self.cond.notify_all()  # observers (tests) wait on the queue growing
+                self.cond.notify_all()
                 try:
                     while self.running.get(model, 0) >= self.knobs["num_parallel"]:
                         self.cond.wait()
                 finally:
                     self.waiting -= 1
             self.running[model] = self.running.get(model, 0) + 1
-            cold = self.expires.get(model, 0) <= time.monotonic() and self.running[model] == 1
-            if cold:
-                self.expires[model] = math.inf  # loading: others do not load it again
-        load_ns = 1_000_000
-        if cold and self.knobs["load_ms"]:
-            time.sleep(self.knobs["load_ms"] / 1000)
-            load_ns += self.knobs["load_ms"] * 1_000_000
+            self.expires[model] = math.inf
         try:
             yield load_ns
         finally:

@@ -1,6 +1,6 @@
 """What clients see through the gateway when the backends behave as Ollama does: thinking that
 spends max_tokens, tool calls where every member has tools, hx-chat answering tools requests in
-plain text, a failure mid-stream, and a backend past its queue (testbed/fake_ollama.py)."""
+plain text, a failure mid-stream, and a backend busy loading a model (testbed/fake_ollama.py)."""
 
 from __future__ import annotations
 
@@ -92,15 +92,19 @@ def test_a_failure_mid_stream_reaches_the_client_as_an_error_event(api):
     assert "an error was encountered while running the model" in error["message"]
 
 
-def test_a_backend_past_its_queue_answers_server_busy_through_the_gateway(api):
-    # Ollama's defaults are one request at a time per model and 512 waiting; here nobody may wait.
-    fault("llm-01", {"latency_ms": 15000, "max_queue": 0})
+def test_a_backend_busy_loading_answers_server_busy_through_the_gateway(api):
+    """Ollama answers 503 "server busy" only while its scheduler's pending queue is full, which
+    happens while a model loads (server/sched.go GetRunner; ollama/ollama#7758): a cold model
+    loading for 15 s with OLLAMA_MAX_QUEUE 0 leaves no room for a second request."""
+    backend = f"http://{fleet.find('llm-01').address}:{fleet.OLLAMA_PORT}"
+    unload = {"model": "mistral-small3.2", "messages": [], "keep_alive": 0}
+    assert httpx.post(f"{backend}/api/chat", json=unload, timeout=10, trust_env=False).status_code == 200
+    fault("llm-01", {"load_ms": 15000, "max_queue": 0})
     try:
         first: list = []
         holder = threading.Thread(target=lambda: first.append(chat(api, "llm01-mistral-small3.2")))
         holder.start()
-        stats_url = f"http://{fleet.find('llm-01').address}:{fleet.OLLAMA_PORT}/_stats"
-        wait_running(stats_url, "mistral-small3.2:latest")
+        wait_stats(f"{backend}/_stats", lambda s: s["loading"], "mistral-small3.2 loading")
         busy = chat(api, "llm01-mistral-small3.2")
         holder.join(timeout=120)
     finally:
@@ -110,10 +114,10 @@ def test_a_backend_past_its_queue_answers_server_busy_through_the_gateway(api):
     assert first[0].status_code == 200 and first[0].json()["choices"][0]["message"]["content"] == "HX-OK"
 
 
-def wait_running(stats_url: str, model: str, attempts: int = 500) -> None:
-    """Poll the backend until it runs a request of `model` (observable state, no fixed sleep)."""
+def wait_stats(stats_url: str, predicate, what: str, attempts: int = 500) -> None:
+    """Poll the backend's /_stats until predicate holds (observable state, no fixed sleep)."""
     for _ in range(attempts):
-        if httpx.get(stats_url, timeout=10, trust_env=False).json()["running"].get(model):
+        if predicate(httpx.get(stats_url, timeout=10, trust_env=False).json()):
             return
         threading.Event().wait(0.02)
-    raise AssertionError(f"{model} never started running on the backend")
+    raise AssertionError(f"the backend never reached: {what}")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.unit import fake_ollama_helpers as fo
-from tests.unit.fake_ollama_helpers import EXACT, chat, in_background, start, stats, stream_lines, wait_until
+from tests.unit.fake_ollama_helpers import EXACT, chat, start, stats, stream_lines
 
 server, http, client = fo.server, fo.http, fo.client  # the fixtures, by name
 TOOL = {
@@ -158,23 +158,6 @@ def test_done_chunk_without_usage(client):
     assert lines[-1]["done"] is True and "eval_count" not in lines[-1]
     assert "prompt_eval_count" not in lines[-1]
     assert "".join(x["message"]["content"] for x in lines) == "hello fleet 42"
-
-
-def test_one_request_per_model_at_a_time_then_a_queue_then_server_busy(client, http):
-    client.post("/_fault", json={"latency_ms": 3000, "num_parallel": 1, "max_queue": 1})
-    first, first_out = in_background(chat, http)
-    wait_until(client, lambda s: s["running"] == {"llama3.2:3b": 1}, "one chat running")
-    second, second_out = in_background(chat, http)
-    wait_until(client, lambda s: s["waiting"] == 1, "one chat queued")
-    busy = chat(client)
-    assert (busy.status_code, busy.json()) == (
-        503,
-        {"error": "server busy, please try again.  maximum pending requests exceeded"},
-    )
-    first.join(timeout=60)
-    second.join(timeout=60)
-    assert [first_out[0].status_code, second_out[0].status_code] == [200, 200]
-    assert stats(client)["running"] == {} and stats(client)["waiting"] == 0
 
 
 def test_keep_alive_unloads_and_the_next_request_pays_a_cold_load(client):
