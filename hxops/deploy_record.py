@@ -3,7 +3,8 @@
 `base_dir/releases/deployments.jsonl` (root only, like the rest of releases/) gets an entry when
 a deploy changed the release a gateway runs (venv, config.yaml, the key's file, hx_auth.py, the
 unit) or restarted it and the result passed (tasks/release.py: outcome "updated"), and when a
-change was rolled back (hxops.start_op, hxops.release: outcome "rolled back"). A no-op run adds
+change was rolled back (hxops.start_op, hxops.release: outcome "rolled back") or could not be
+(outcome "NOT rolled back", the cause ending in rollback.sh's own verdict). A no-op run adds
 nothing. record.sh (templates/record.sh.j2) appends it: the host itself supplies the time (UTC),
 the release its venv link points at, the LiteLLM version installed there and the sha256 of
 config.yaml and the unit, so the entry says what really serves; this module supplies what only
@@ -30,6 +31,7 @@ from hxops.release import releases_dir
 RECORD_NAME = "deployments.jsonl"
 UPDATED = "updated"
 ROLLED_BACK = "rolled back"
+NOT_ROLLED_BACK = "NOT rolled back"  # rollback.sh exit 2 (nothing to go back to) or 3 (failed)
 # git@github.com:owner/repo.git, ssh://git@host[:port]/owner/repo.git
 _SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^/].*)$")
 _SSH_URL = re.compile(r"^ssh://(?:[^@/]+@)?(?P<host>[\w.-]+)(?::\d+)?/(?P<path>.+)$")

@@ -16,7 +16,7 @@ import posixpath
 import shlex
 import sys
 
-from hxops.deploy_record import RECORD_NAME, ROLLED_BACK
+from hxops.deploy_record import NOT_ROLLED_BACK, RECORD_NAME, ROLLED_BACK
 from hxops.gateway_locks import REPO
 
 DEFAULT_INVENTORY = "testbed/inventory.py"
@@ -63,7 +63,7 @@ def format_entry(entry: dict) -> str:
         f"by {entry.get('operator', '?')}@{entry.get('control', '?')}",
     ]
     line = "  ".join(parts)
-    if entry.get("outcome") == ROLLED_BACK:
+    if entry.get("outcome") in (ROLLED_BACK, NOT_ROLLED_BACK):
         line += f"  (tried litellm {entry.get('deployed_litellm', '?')}: {entry.get('cause', '?')})"
     if entry.get("commit_url"):
         line += f"  {entry['commit_url']}"

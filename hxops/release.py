@@ -144,15 +144,17 @@ def read_state(host, settings: Settings) -> dict:
 def rollback_after_failed_validation(host, settings: Settings, cause: str, record=None) -> bool:
     """Called from the validation's failure path (run time) when this run restarted the service:
     restore the last known good release, log what happened and append "rolled back" to the
-    deployment record (`record`: hxops.deploy_record.Record). True if rolled back."""
+    deployment record (`record`: hxops.deploy_record.Record), "NOT rolled back" when it could not be.
+    True if rolled back."""
     from pyinfra import logger
 
-    from hxops.start_op import append_rolled_back
+    from hxops.start_op import append_rolled_back, rollback_verdict
 
     command = f"{rollback_script(settings)} {shlex.quote('validation failed: ' + cause)}"
     status, output = host.run_shell_command(command, _timeout=420)
     for line in output.output_lines:
         (logger.warning if status else logger.error)(f"{host.name}: {line}")
-    if status and record is not None:
-        append_rolled_back(host, record, f"validation failed: {cause}")
+    if record is not None:
+        verdict = "" if status else f" ({rollback_verdict(output.output_lines)})"
+        append_rolled_back(host, record, f"validation failed: {cause}{verdict}", rolled_back=bool(status))
     return bool(status)

@@ -14,10 +14,18 @@ from pyinfra import logger
 from pyinfra.api import FunctionCommand, OperationError, operation
 
 from hxops import outcome
-from hxops.deploy_record import ROLLED_BACK
+from hxops.deploy_record import NOT_ROLLED_BACK, ROLLED_BACK
 
 # The gateway's own error among the journal lines start.sh prints (a Python exception's last line).
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(Error|Exception): .+")
+
+
+def rollback_verdict(lines: list[str]) -> str:
+    """rollback.sh's own last "NOT ROLLED BACK: ..." (exit 2) or "ROLLBACK FAILED: ..." (exit 3)
+    line, or what its last line said (pure)."""
+    said = [line.strip() for line in lines if line.strip()]
+    verdicts = [line for line in said if line.startswith(("NOT ROLLED BACK:", "ROLLBACK FAILED:"))]
+    return (verdicts or said or ["rollback.sh printed nothing"])[-1][:300]
 
 
 def gateway_error(lines: list[str]) -> str | None:
@@ -41,16 +49,20 @@ def _start_or_roll_back(state, host, command: str, rollback_script: str, cause: 
     )
     for line in rollback_output.output_lines:
         logger.error(f"{host.name}: {line}")
-    if rolled_back and record is not None:
-        append_rolled_back(host, record, reason)
+    verdict = "" if rolled_back else f" ({rollback_verdict(rollback_output.output_lines)})"
+    if record is not None:
+        append_rolled_back(host, record, reason + verdict, rolled_back=bool(rolled_back))
     outcome.record(host, rolled_back=bool(rolled_back), cause=reason)
-    raise OperationError(f"{cause}: {reason}" + ("; rolled back" if rolled_back else "; NOT rolled back"))
+    said = "; rolled back" if rolled_back else f"; NOT rolled back{verdict}"
+    raise OperationError(f"{cause}: {reason}{said}")
 
 
-def append_rolled_back(host, record, cause: str) -> None:
-    """Append "rolled back" to the host's deployment record (hxops.deploy_record); a record that
-    cannot be written is logged, never a reason to fail differently."""
-    ok, output = host.run_shell_command(record.command(ROLLED_BACK, cause), _timeout=60)
+def append_rolled_back(host, record, cause: str, rolled_back: bool = True) -> None:
+    """Append "rolled back" (or "NOT rolled back") to the host's deployment record
+    (hxops.deploy_record); a record that cannot be written is logged, never a reason to fail
+    differently."""
+    said = ROLLED_BACK if rolled_back else NOT_ROLLED_BACK
+    ok, output = host.run_shell_command(record.command(said, cause), _timeout=60)
     if not ok:
         logger.warning(f"{host.name}: the deployment record was not written: {output.output_lines[-3:]}")
 

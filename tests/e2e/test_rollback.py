@@ -1,15 +1,19 @@
 """The rollback to the last known good release (rollback.sh, which the deploy runs when a change
 does not come up or fails validation), beyond config.yaml: the key, the unit and the venv link
 come back too; its "not rolled back" exits (no saved release yet, the saved venv gone, the failing
-release is the saved one) and "rollback failed" (the saved release does not start either); and
-the saved release is never touched by a rollback, root's alone (700/600).
+release is the saved one); and the saved release is never touched by a rollback, root's alone
+(700/600). Those run the script over SSH on the shared gateway, as the deploy runs it, with the
+host state made by hand.
 
-The deploy-driven rollback (a change LiteLLM rejects) is in test_rollout.py (fault 1). Here the
-script runs over SSH on the shared gateway, as the deploy runs it, with the host state made by hand.
+Then real deploys of a change LiteLLM rejects whose rollback cannot help: nothing saved yet
+(exit 2) and a saved release that does not start either (exit 3): the host fails with the cause,
+the deployment record says "NOT rolled back", and the next run repairs. The successful
+deploy-driven rollback is in test_rollout.py (fault 1).
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -145,23 +149,81 @@ def saved_with_several_workers(restore_gateway):
     assert helpers.workers_in_unit(GATEWAY) >= 2
 
 
+# --- a real deploy whose rollback fails: the host fails with the cause, the record says so, and
+# --- the next run repairs (hxops/start_op.py, rollback.sh exit 2 and 3)
+
+# Passes the deploy's data checks, but LiteLLM exits at start-up (as in test_rollout.py fault 1).
+BAD_CHANGE = 'router_settings = {**_base.router_settings, "plugins": ["hx_missing_plugin.Plugin"]}\n'
+
+
+def deploy_the_bad_change(tmp_path, env: dict | None = None) -> tuple[helpers.DeployResult, dict]:
+    """The deploy of a change that does not come up; returns its result and outcome document."""
+    bad = helpers.group_data(tmp_path / "group_data", BAD_CHANGE)
+    outcomes = tmp_path / "outcomes"
+    key = helpers.master_key(GATEWAY)
+    result = helpers.pyinfra(
+        "--limit", GATEWAY, "--group-data", bad, "--data", f"outcome_dir={outcomes}",
+        env={"MASTER_KEY": key, **(env or {})},
+    )  # fmt: skip
+    return result, json.loads((outcomes / f"{GATEWAY}.json").read_text())
+
+
+def last_recorded() -> dict:
+    return json.loads(helpers.ssh(GATEWAY, f"tail -n 1 {helpers.BASE}/releases/deployments.jsonl"))
+
+
+def assert_the_next_run_repairs(env: dict | None = None) -> None:
+    helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY), **(env or {})})
+    assert helpers.ready(GATEWAY)
+    assert last_recorded()["outcome"] == "updated"
+    assert helpers.saved_release(GATEWAY)["modes"][GOOD] == "root:root 700"  # a rollback target again
+
+
 @pytest.fixture
-def saved_release_that_does_not_start(saved_with_several_workers, saved):
-    """The saved config.yaml is one LiteLLM rejects at start-up; the real one is back after."""
+def no_saved_release(saved):
+    """No saved release, as on a first deploy; the next good deploy saves one (restore_gateway)."""
+    helpers.ssh(GATEWAY, f"mv {GOOD} {GOOD}.hx-away")
+    yield
+    helpers.ssh(GATEWAY, f"rm -rf {GOOD}.hx-away")
+
+
+def test_a_deploy_with_nothing_to_roll_back_to_fails_not_rolled_back(no_saved_release, tmp_path):
+    result, outcome = deploy_the_bad_change(tmp_path)
+    assert result.returncode == 1, result.output[-3000:]
+    verdict = "NOT ROLLED BACK: there is no last known good release yet (first deploy)"
+    assert f"No module named 'hx_missing_plugin'; NOT rolled back ({verdict}" in result.output
+    assert (outcome["rolled_back"], outcome["restarted"]) == (False, True)
+    assert "hx_missing_plugin" in outcome["cause"]
+    entry = last_recorded()
+    assert entry["outcome"] == "NOT rolled back"
+    assert "hx_missing_plugin" in entry["cause"] and verdict in entry["cause"]
+    assert not helpers.ready(GATEWAY)  # the failing release stays: there was nothing to go back to
+    assert_the_next_run_repairs()
+
+
+@pytest.fixture
+def saved_release_broken(saved_with_several_workers, saved):
+    """The saved config.yaml is one LiteLLM rejects at start-up; the next good deploy saves a
+    good one again (restore_gateway)."""
     helpers.ssh(
         GATEWAY,
         f"cp -a {GOOD} {GOOD}.hx-backup && "
         f"sed -i 's/^  routing_strategy: .*/  routing_strategy: \"simple_shuffle\"/' {GOOD}/config.yaml",
     )
     yield
-    helpers.ssh(GATEWAY, f"rm -rf {GOOD} && mv {GOOD}.hx-backup {GOOD}")
+    helpers.ssh(GATEWAY, f"rm -rf {GOOD}.hx-backup")
 
 
-def test_rollback_failed_when_the_saved_release_does_not_start_either(saved_release_that_does_not_start):
-    helpers.ssh(GATEWAY, f"echo '# changed by hand' >> {helpers.CONFIG}")  # the live release differs
-    status, output = rollback("test: the new release failed")
-    assert status == 3, output
-    assert "ROLLBACK FAILED: the last known good release did not become ready either" in output
+def test_a_deploy_whose_rollback_fails_too_fails_not_rolled_back(saved_release_broken, tmp_path):
+    result, outcome = deploy_the_bad_change(tmp_path, env=helpers.DEFAULT_SERVING)
+    assert result.returncode == 1, result.output[-3000:]
+    verdict = "ROLLBACK FAILED: the last known good release did not become ready either"
+    assert f"; NOT rolled back ({verdict}" in result.output
     # Caught by the worker's own start-up failure, not by waiting out start.sh's timeout.
-    assert "is not ready: a worker failed at start-up" in output
-    assert not helpers.ready(GATEWAY)  # and it says so, rather than claiming a rollback
+    assert "is not ready: a worker failed at start-up" in result.output
+    assert outcome["rolled_back"] is False and "hx_missing_plugin" in outcome["cause"]
+    entry = last_recorded()
+    assert entry["outcome"] == "NOT rolled back"
+    assert "hx_missing_plugin" in entry["cause"] and verdict in entry["cause"]
+    assert not helpers.ready(GATEWAY)
+    assert_the_next_run_repairs()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from hxops import outcome
+from hxops import outcome, start_op
 from hxops.start_op import gateway_error
 
 
@@ -30,3 +30,13 @@ def test_the_gateways_own_error_is_the_last_exception_in_the_journal_tail():
         "ValueError: Invalid routing_strategy: 'simple_shuffle'. Valid options: ['simple-shuffle']"
     )
     assert gateway_error(["FAILED: not ready", "no exception here"]) is None
+
+
+def test_rollback_verdict_is_rollback_sh_own_line():
+    lines = ["--> Rolling back to the last known good release (venv r1); cause: x", "FAILED: ...",
+             "ROLLBACK FAILED: the last known good release did not become ready either; cause: x"]  # fmt: skip
+    assert start_op.rollback_verdict(lines) == lines[-1]
+    nothing = ["NOT ROLLED BACK: there is no last known good release yet (first deploy); cause: x", ""]
+    assert start_op.rollback_verdict(nothing) == nothing[0]
+    assert start_op.rollback_verdict(["sh: 1: rollback.sh: not found"]) == "sh: 1: rollback.sh: not found"
+    assert start_op.rollback_verdict([]) == "rollback.sh printed nothing"
