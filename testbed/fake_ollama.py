@@ -27,7 +27,8 @@ Knobs (CLI flags at start, or at run time via POST /_fault, which real Ollama la
   no_usage (the done chunk carries no counts); and Ollama's own settings num_parallel (1),
   max_queue (512), keep_alive_s (300), load_ms (cold-load time, 0). reset: faults off, settings
   back to the start values. GET /_fault shows them; GET /_stats counts requests per path, model
-  and status, with the scheduler's running and waiting requests; DELETE /_stats zeroes counts.
+  and status once answered, `received` per path as they arrive, the scheduler's running,
+  waiting and pending requests; DELETE /_stats zeroes counts.
 SIGTERM exits 0 at once. One log line per request goes to stderr unless --quiet.
 """
 
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -68,7 +71,8 @@ class State:
         self.knobs = Knobs(start)
         self.sched = Scheduler(self.knobs)
         self.lock = threading.Lock()
-        self.stats = {"paths": Counter(), "models": Counter(), "statuses": Counter()}
+        # paths/models/statuses count answered requests; received counts them as they arrive
+        self.stats = {"paths": Counter(), "models": Counter(), "statuses": Counter(), "received": Counter()}
 
     def count(self, path: str, model: str | None, status: int) -> None:
         with self.lock:
@@ -101,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
             # Always consume the body so the next request on this connection parses cleanly.
             length = int(self.headers.get("Content-Length") or 0)
             self.body = self.rfile.read(length) if length else b""
+            if path in MODEL_PATHS:
+                with self.st.lock:
+                    self.st.stats["received"][path] += 1
             route = ROUTES.get(("GET" if self.command == "HEAD" else self.command, path))
             if route is None:
                 self.send(404, b"404 page not found", "text/plain")
@@ -177,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
     def scheduled(self, body: dict, m: dict, keep: float | None):
         """server/routes.go scheduleRunner: options checked, then a slot (maybe a cold load)."""
         oc.check_options(body.get("options"))
-        return self.st.sched.slot(m["name"], keep)
+        return self.st.sched.slot(m["name"], keep, self.client_gone)
 
     def unloaded(self, m: dict, head: dict) -> None:
         """routes.go: nothing to run and keep_alive 0 expires the runner, done_reason "unload"."""
@@ -243,9 +250,24 @@ class Handler(BaseHTTPRequestHandler):
             self.write_line({"model": self.model, "created_at": now(), **part(""), **final})
         self.wfile.write(b"0\r\n\r\n")
 
+    def client_gone(self) -> bool:
+        """The client closed its connection (a timeout on its side): EOF is readable."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def pace(self) -> None:
-        if self.st.knobs["latency_ms"]:  # time spent generating, holding the model's slot
-            time.sleep(self.st.knobs["latency_ms"] / 1000)
+        """latency_ms: time spent generating, holding the model's slot. Ollama stops a generation
+        whose client has gone (the request's context is cancelled: llm/server.go Completion
+        returns, the slot is released); so does the fake, answering 499 as handleScheduleError
+        does for context.Canceled (server/routes.go line 2302)."""
+        end = time.monotonic() + self.st.knobs["latency_ms"] / 1000
+        while (left := end - time.monotonic()) > 0:
+            if self.client_gone():
+                raise oc.OllamaError(499, "request canceled")
+            time.sleep(min(left, 0.05))
 
     # --- routes -----------------------------------------------------------------------------
     def api_chat(self) -> None:
@@ -366,6 +388,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"name": self.st.name, "total": total, **s, **self.st.sched.snapshot()})
 
 
+MODEL_PATHS = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")
 ROUTES = {
     ("GET", "/"): lambda h: h.send(200, b"Ollama is running", "text/plain"),
     ("GET", "/api/version"): lambda h: h.send_json(200, {"version": h.st.ollama.version}),

@@ -135,7 +135,16 @@ class Scheduler:
             if not self.running.get(model):
                 self.expires.pop(model, None)
 
-    def _load_if_cold(self, model: str) -> int:
+    def _wait(self, blocked, gone) -> None:
+        """Wait (holding the lock) while blocked(); a client that has gone stops waiting, as
+        Ollama's waits end with the request's context (sem.Acquire(ctx), the pending request's
+        ctx.Err() in processPending)."""
+        while blocked():
+            self.cond.wait(0.1)
+            if gone is not None and gone():
+                raise OllamaError(499, "request canceled")
+
+    def _load_if_cold(self, model: str, gone) -> int:
         """Called holding the lock: through the pending queue unless the model is loaded
         (sched.go GetRunner). Returns the cold-load time paid, in ns."""
         if self.is_loaded(model):
@@ -146,10 +155,10 @@ class Scheduler:
         self.pending.append(me)
         self.cond.notify_all()  # observers (tests) wait on the queue growing
         try:
-            while self.loading or self.pending[0] is not me:
-                self.cond.wait()
+            self._wait(lambda: self.loading or self.pending[0] is not me, gone)
         finally:
             self.pending.remove(me)
+            self.cond.notify_all()
         if self.is_loaded(model):  # loaded while this one waited: processPending reuses it
             return 0
         self.loading = True
@@ -164,18 +173,18 @@ class Scheduler:
         return self.knobs["load_ms"] * 1_000_000
 
     @contextmanager
-    def slot(self, model: str, keep: float | None):
+    def slot(self, model: str, keep: float | None, gone=None):
         """Hold one of the model's parallel slots (loading it first if needed); yields the
-        load_duration reported, in ns. `keep`: the request's keep_alive in seconds, or None."""
+        load_duration reported, in ns. `keep`: the request's keep_alive in seconds, or None;
+        `gone()`: whether the client has given up (then 499, as Ollama's cancelled context)."""
         keep = float(self.knobs["keep_alive_s"]) if keep is None else keep
         with self.cond:
-            load_ns = 1_000_000 + self._load_if_cold(model)
+            load_ns = 1_000_000 + self._load_if_cold(model, gone)
             if self.running.get(model, 0) >= self.knobs["num_parallel"]:
                 self.waiting += 1
                 self.cond.notify_all()
                 try:
-                    while self.running.get(model, 0) >= self.knobs["num_parallel"]:
-                        self.cond.wait()
+                    self._wait(lambda: self.running.get(model, 0) >= self.knobs["num_parallel"], gone)
                 finally:
                     self.waiting -= 1
             self.running[model] = self.running.get(model, 0) + 1

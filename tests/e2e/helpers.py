@@ -274,13 +274,16 @@ def fresh_gateway() -> str:
 
 
 def untouched_snapshot(name: str) -> str:
-    """What a deploy would create or change on a machine, as one comparable text."""
-    return ssh(
+    """What a deploy would create or change on a machine, as one comparable text. The SSH must
+    work (a failed one would compare equal to itself); the account may be missing (getent's
+    status is not the command's: the last pipeline's is)."""
+    out = ssh(
         name,
         "getent passwd hx-gateway; ls -la /opt /etc/systemd/system; "
         "find /opt /etc/systemd/system -newer /etc/hostname 2>/dev/null | sort",
-        check=False,
     )
+    assert "/etc/systemd/system:" in out, f"no snapshot of {name}: {out[-500:]}"
+    return out
 
 
 backend = fleet.backend_admin  # the fake Ollama's /_fault and /_stats

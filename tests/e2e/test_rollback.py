@@ -191,7 +191,10 @@ def test_a_deploy_with_nothing_to_roll_back_to_fails_not_rolled_back(no_saved_re
     result, outcome = deploy_the_bad_change(tmp_path)
     assert result.returncode == 1, result.output[-3000:]
     verdict = "NOT ROLLED BACK: there is no last known good release yet (first deploy)"
-    assert f"No module named 'hx_missing_plugin'; NOT rolled back ({verdict}" in result.output
+    assert (
+        f"ImportError: Could not import Plugin from hx_missing_plugin; NOT rolled back ({verdict}"
+        in result.output
+    )
     assert (outcome["rolled_back"], outcome["restarted"]) == (False, True)
     assert "hx_missing_plugin" in outcome["cause"]
     entry = last_recorded()

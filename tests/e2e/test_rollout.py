@@ -150,26 +150,38 @@ def test_fault1_a_change_litellm_rejects_rolls_the_canary_back_and_spares_the_ot
     wait_all_up(healthy.gateways)
 
 
+def restart_planned(*gateways: str) -> dict[str, int]:
+    """Each gateway's config.yaml touched: its service is older than its files, so the rollout
+    restarts it (hxops.release.stale_reason) with nothing to put back afterwards. Their PIDs."""
+    for name in gateways:
+        helpers.ssh(name, f"touch {helpers.CONFIG}")
+    return {name: helpers.main_pid(name) for name in gateways}
+
+
 def test_fault2_a_backend_down_during_the_rollout_completes_degraded(healthy):
     fleet.power_off("llm-02")  # the fixture powers it on and waits until every gateway serves it
+    pids = restart_planned(*healthy.gateways)  # each restarts while the backend is down
     result = rollout(healthy, "--batch-size", "2")
     assert result.returncode == 0, result.output[-4000:]
     for name in healthy.gateways:
-        assert result.status(name) == "unchanged"
+        assert result.status(name) == "updated"
         assert "degraded:" in result.row(name) and "llm02-" in result.row(name)
+        assert helpers.main_pid(name) != pids[name]
     assert "failed: 0, unreachable: 0, skipped: 0" in result.output
 
 
 def test_fault3_a_dead_gateway_is_reported_and_the_others_are_deployed(healthy):
     dead = healthy.gateways[0]  # the first gateway: the next reachable one becomes the canary
     fleet.power_off(dead)
+    pids = restart_planned(*healthy.gateways[1:])  # the others restart while it is dead
     result = rollout(healthy, "--batch-size", "2")
     fleet.power_on(dead)  # (the fixture would, were the rollout to raise)
     assert result.returncode == 1, result.output[-4000:]
     assert result.status(dead) == "unreachable"
     assert "canary" in result.row(healthy.gateways[1])
     for name in healthy.gateways[1:]:
-        assert result.status(name) == "unchanged"  # deployed and validated; nothing to change
+        assert result.status(name) == "updated"  # restarted, validated, back in rotation
+        assert helpers.main_pid(name) != pids[name]
     # Powered on again, the gateway comes back by itself (enabled).
     assert helpers.ssh(dead, f"systemctl is-enabled {helpers.UNIT}").strip() == "enabled"
     helpers.wait_ready(dead)

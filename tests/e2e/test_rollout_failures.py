@@ -93,6 +93,9 @@ def test_a_failed_drain_deploys_nothing_in_that_batch(healthy, admin_socket_away
     before = unchanged_everywhere(healthy.gateways)
     result = rollout(healthy, "--group-data", change)
     assert result.returncode == 1, result.output[-4000:]
+    # The LB's state cannot be read (looking for gateways left drained): a warning, then the
+    # drain itself fails and says why.
+    assert f"    warning: {LB}: HAProxy runtime API at {SOCKET}" in result.output
     assert result.status(canary) == "failed"
     assert f"not drained from {LB}: HAProxy runtime API at {SOCKET}" in result.row(canary)
     assert "nothing deployed" in result.row(canary)
@@ -147,15 +150,12 @@ def test_a_restart_the_plan_did_not_foresee_is_reported_as_undrained(healthy):
         lines.append(line)
         if line.startswith(f"--> canary: {canary}"):  # planning is over; the second waits its turn
             helpers.ssh(second, f"touch {helpers.CONFIG}")
-    proc.wait(timeout=60)
+    returncode = proc.wait(timeout=60)
     output = "".join(lines)
-    assert (
-        f"--> batch 1: {second} (no restart planned)" in output or f"{second} (no restart planned)" in output
-    )
-    assert (
-        "restarted without a drain (not planned)"
-        in [line for line in output.splitlines() if line.startswith(second + " ")][-1]
-    )
+    assert returncode == 0, output[-4000:]  # it came up and passed: a warning, not a failure
+    assert f"--> batch 1: {second} (no restart planned)" in output
+    row = [line for line in output.splitlines() if line.startswith(second + " ")][-1]
+    assert "  updated  " in row and "restarted without a drain (not planned)" in row, row
     assert helpers.main_pid(second) != pid
 
 

@@ -133,10 +133,18 @@ def test_all_checks_pass(first_deploy, tmp_path):
 
 
 def test_dry_run_calls_nothing(first_deploy, tmp_path):
+    # Every model check the validation makes reaches a backend through the gateway: the fakes
+    # count each request as it arrives (/_stats received) and once answered (paths).
+    def reached() -> dict:
+        stats = {name: helpers.backend(name, "GET", "/_stats") for name in fleet.BACKENDS}
+        return {name: (s["received"], s["paths"], s["running"], s["waiting"]) for name, s in stats.items()}
+
+    before = reached()
     result, report = validate(tmp_path, "--dry", json_output=False)
     assert result.returncode == 0, result.output[-3000:]
     assert report is None
     assert "latency ms" not in result.output
+    assert reached() == before
 
 
 @pytest.fixture

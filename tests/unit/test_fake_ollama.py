@@ -253,7 +253,8 @@ def test_stats_count_paths_and_models(client):
     assert stats["paths"] == {"/api/chat": 2, "/api/embed": 1, "/api/tags": 1}
     assert stats["models"] == {"llama3.2:3b": 1, "phi3:latest": 1, "all-minilm:latest": 1}
     assert stats["statuses"] == {"200": 4}
-    assert stats["running"] == {} and stats["waiting"] == 0
+    assert stats["received"] == {"/api/chat": 2, "/api/embed": 1}  # model requests, as they arrive
+    assert (stats["running"], stats["waiting"], stats["pending"], stats["loading"]) == ({}, 0, 0, False)
 
 
 def test_one_log_line_per_request(client, server):

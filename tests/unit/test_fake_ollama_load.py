@@ -79,3 +79,19 @@ def test_the_same_cold_model_is_loaded_once(client, server):
         thread.join(timeout=60)
     loads = sorted(out[0].json()["load_duration"] for _, out in jobs)
     assert loads == [1_000_000, 1_000_000, 301_000_000]
+
+
+def test_a_client_that_gives_up_frees_its_slot_and_its_place_in_the_queue(client, server):
+    # Ollama's waits and generations end with the request's context (sem.Acquire(ctx)).
+    assert chat(client).status_code == 200
+    client.post("/_fault", json={"latency_ms": 20000, "num_parallel": 1})
+    with httpx.Client(base_url=server[0], timeout=0.5, trust_env=False) as impatient:
+        for _ in range(2):  # one running, then one waiting behind it
+            try:
+                chat(impatient)
+            except httpx.ReadTimeout:
+                pass
+            else:
+                raise AssertionError("a 20 s generation answered within 0.5 s")
+    idle = wait_until(client, lambda s: not s["running"] and not s["waiting"], "both given up", timeout=5)
+    assert idle["statuses"].get("499") == 2
