@@ -1,9 +1,9 @@
 """The rollback to the last known good release (rollback.sh, which the deploy runs when a change
 does not come up or fails validation), beyond config.yaml: the key, the unit and the venv link
-come back too; its "not rolled back" exits (no saved release yet, the saved venv gone, the failing
-release is the saved one); and the saved release is never touched by a rollback, root's alone
-(700/600). Those run the script over SSH on the shared gateway, as the deploy runs it, with the
-host state made by hand.
+come back too; its "not rolled back" exits (the saved venv gone, the failing release is the
+saved one; no saved release yet is driven through a deploy below); and the saved release is
+never touched by a rollback, root's alone (700/600). Those run the script over SSH on the shared
+gateway, as the deploy runs it, with the host state made by hand.
 
 Then real deploys of a change LiteLLM rejects whose rollback cannot help: nothing saved yet
 (exit 2) and a saved release that does not start either (exit 3): the host fails with the cause,
@@ -97,25 +97,6 @@ def test_not_rolled_back_when_the_failing_release_is_the_saved_one(saved):
     )
     assert (helpers.main_pid(GATEWAY), live_release()) == (pid, live)
     assert saved_release() == saved
-
-
-@pytest.fixture
-def saved_release_away(saved):
-    """No saved release, as on a first deploy: moved aside, and back after the test."""
-    helpers.ssh(GATEWAY, f"mv {GOOD} {GOOD}.hx-away")
-    yield
-    helpers.ssh(GATEWAY, f"mv {GOOD}.hx-away {GOOD}")
-
-
-def test_not_rolled_back_without_a_saved_release(saved_release_away):
-    pid, live = helpers.main_pid(GATEWAY), live_release()
-    status, output = rollback("test: first deploy")
-    assert status == 2, output
-    assert (
-        "NOT ROLLED BACK: there is no last known good release yet (first deploy); cause: test: first deploy"
-        in output
-    )
-    assert (helpers.main_pid(GATEWAY), live_release()) == (pid, live)
 
 
 @pytest.fixture
