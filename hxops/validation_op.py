@@ -13,7 +13,6 @@ never as an operation argument, and only ever sent as an Authorization header.
 
 from __future__ import annotations
 
-import io
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,36 +21,13 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import client_checks, validation
+from hxgw.validation_front_door import check_front_door
 from hxgw.validation_shared_state import judge_shared_state
 from hxops import deploy_record, outcome, release
+from hxops.fleet_key import MasterKeyUnavailable, read_master_key
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
 from hxops.redis_link import auth_probe_command
-from hxops.security import KEY_VARIABLE
-
-
-class MasterKeyUnavailable(Exception):
-    """The key could not be read; the message says where and why, never a part of the key."""
-
-
-def read_master_key(env_file: str) -> str:
-    """LITELLM_MASTER_KEY from the host's env file, downloaded into memory over SFTP."""
-    buffer = io.BytesIO()
-    try:
-        host.get_file(env_file, buffer)
-    except Exception as error:  # noqa: BLE001 - SFTP/SSH errors of any kind; keep only the reason
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise MasterKeyUnavailable(
-            f"{host.name}: cannot read the master key from {env_file}: {reason} "
-            "(set MASTER_KEY on the control machine, or deploy first)"
-        ) from None
-    for line in buffer.getvalue().decode("utf-8", "replace").splitlines():
-        name, sep, value = line.strip().partition("=")
-        if sep and name.strip() == KEY_VARIABLE:
-            value = value.strip().strip("'\"")
-            if value:
-                return value
-    raise MasterKeyUnavailable(f"{host.name}: {env_file} has no {KEY_VARIABLE}=... line")
 
 
 def report_paths(host_name: str, setting, started: str) -> list[Path]:
@@ -88,6 +64,8 @@ def run_validation(
         opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
         **options,
     )
+    if plan.front_door is not None:  # the load balancer, with the fleet's key: one key behind it
+        report.checks.append(check_front_door(plan.front_door.url, key, plan.front_door.gateways))
     if plan.cache is not None:  # the `caches` group's Redis, asked from the gateway host itself
         report.checks.append(shared_state(plan))
     for line in validation.format_table([report]):
