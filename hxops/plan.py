@@ -47,11 +47,11 @@ class GatewayPlan:
     catalogue: Catalogue
     router_settings: dict = field(default_factory=dict)
     master_key: str | None = field(default=None, repr=False)  # never printed; the fleet's
-    master_key_given: bool = False  # from MASTER_KEY: the control machine keeps it once deployed
-    front_door: FrontDoor | None = None  # the load balancer the validation checks with the key
     gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
     cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
     redis_password: str | None = field(default=None, repr=False)  # never printed
+    master_key_given: bool = False  # from MASTER_KEY: the control machine keeps it once deployed
+    front_door: FrontDoor | None = None  # the load balancer the validation checks with the key
 
 
 class HostRefused(Exception):
@@ -138,11 +138,11 @@ def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
         catalogue,
         router,
         key,
-        master_key is not None,
-        front_door(host),
         lock,
         cache,
         password,
+        master_key_given=master_key is not None,
+        front_door=front_door(host),
     )
 
 

@@ -39,8 +39,12 @@ def read(path: Path) -> str | None:
 
 
 def _parent(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    """The store's directories, each 700 (mkdir's parents= would make the upper ones 755)."""
+    for directory in [*reversed(path.parent.relative_to(root()).parents), path.parent.relative_to(root())]:
+        level = root() / directory
+        if not level.is_dir():
+            level.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(level, 0o700)
 
 
 def create(path: Path, value: str) -> str:
