@@ -172,8 +172,9 @@ def _held(hosts, settings_of) -> tuple[dict[str, str | None], list[str]]:
     return held, unasked
 
 
-# One decision per run (pyinfra plans every host in one process): keyed by the run's State.
-_DECIDED: dict[int, str] = {}
+# One decision per run (pyinfra plans every host in one process): keyed by the run's State, which
+# is held too, so its id cannot be reused by another run's in the same process.
+_DECIDED: dict[int, tuple[object, str]] = {}
 
 
 def fleet_master_key(host, fleet_name: str, given: str | None, settings_of, generate: bool = True) -> str:
@@ -184,7 +185,7 @@ def fleet_master_key(host, fleet_name: str, given: str | None, settings_of, gene
     changed anywhere) for a split fleet, or a `gateways` group whose hosts name different fleets."""
     state = host.state
     if id(state) in _DECIDED:
-        return _DECIDED[id(state)]
+        return _DECIDED[id(state)][1]
     fleet = _fleet_hosts(host)
     names = {h.name: s.fleet_name for h in fleet if (s := settings_of(h)) is not None}
     if len(set(names.values())) > 1:
@@ -195,7 +196,7 @@ def fleet_master_key(host, fleet_name: str, given: str | None, settings_of, gene
             "any host."
         )
     if given is not None:
-        _DECIDED[id(state)] = given
+        _DECIDED[id(state)] = (state, given)
         return given
     path = secret_store.secret_path(fleet_name, KEPT_NAME)
     kept_key = secret_store.read(path)
@@ -236,7 +237,7 @@ def fleet_master_key(host, fleet_name: str, given: str | None, settings_of, gene
             f"fleet {fleet_name!r}: every gateway gets the key {decision.read_from} holds "
             f"({short(decision.digest)}), now kept in {path} (not shown)"
         )
-    _DECIDED[id(state)] = key
+    _DECIDED[id(state)] = (state, key)
     return key
 
 

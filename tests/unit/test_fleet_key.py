@@ -87,12 +87,12 @@ def fleet_inventory(tmp_path: Path, held: dict[str, str | None], fleet_name: str
     return path
 
 
-def plan_fleet(tmp_path: Path, inventory: Path, master_key: str | None = None) -> tuple[str, int]:
+def plan_fleet(tmp_path: Path, inventory: Path, master_key: str | None = None, *args: str) -> tuple[str, int]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HX_SECRETS_DIR": str(tmp_path / "secrets")}
     if master_key:
         env["MASTER_KEY"] = master_key
     proc = subprocess.run(
-        [PYINFRA, "--dry", str(inventory), "deploy.py"],
+        [PYINFRA, "--dry", *args, str(inventory), "deploy.py"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -150,6 +150,28 @@ def test_plan_gateways_that_disagree_stop_the_run_before_any_host_is_touched(tmp
     assert "Nothing was changed on any host." in output
     assert "Detected changes" not in output and "tasks/layout.py" not in output
     assert not kept(tmp_path).exists()
+
+
+def test_plan_a_limited_first_run_asks_the_gateways_outside_the_limit_and_finds_them_split(tmp_path):
+    other = "sk-" + "Zy8_wQ3-nB6vC1xM4kL7jH2gF9dS5aP0oI"
+    held = {"gw2": fingerprint(KEY_A), "gw3": fingerprint(other)}  # gw1, the one deployed, has none
+    output, rc = plan_fleet(tmp_path, fleet_inventory(tmp_path, held), None, "--limit", "@fake/gw1")
+    assert rc == 1, output[-3000:]
+    assert f"key {short(fingerprint(KEY_A))}: @fake/gw2" in output
+    assert f"key {short(fingerprint(other))}: @fake/gw3" in output
+    assert "no key yet: @fake/gw1" in output
+    assert not kept(tmp_path).exists()
+
+
+def test_plan_a_limited_run_that_confirms_the_kept_key_asks_nobody_else(tmp_path):
+    path = kept(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(KEY_A + "\n")
+    other = "sk-" + "Zy8_wQ3-nB6vC1xM4kL7jH2gF9dS5aP0oI"
+    held = {"gw1": fingerprint(KEY_A), "gw3": fingerprint(other)}  # gw3 is outside the limit
+    output, rc = plan_fleet(tmp_path, fleet_inventory(tmp_path, held), None, "--limit", "@fake/gw1")
+    assert rc == 0, output[-3000:]
+    assert "[@fake/gw3]" not in output  # never connected to
 
 
 def test_plan_master_key_given_goes_to_every_gateway_of_a_split_fleet_and_dry_keeps_nothing(tmp_path):
