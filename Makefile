@@ -19,6 +19,7 @@ help:
 	@echo "                   BESIDE=1: lock it beside the pin (requirements/gateway-X.Y.Z.lock)"
 	@echo "make history       the fleet's deployment record, oldest first (ARGS=--json)"
 	@echo "make master-key    print the fleet's master key (ARGS='--fingerprints' shows only hashes)"
+	@echo "make test-fleet-key-extra  the master key's rotation and split-fleet checks (beyond make test)"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
