@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -18,6 +18,8 @@ help:
 	@echo "make lock LITELLM=X.Y.Z  lock a LiteLLM release (refused ones excluded) and set litellm_version"
 	@echo "                   BESIDE=1: lock it beside the pin (requirements/gateway-X.Y.Z.lock)"
 	@echo "make history       the fleet's deployment record, oldest first (ARGS=--json)"
+	@echo "make master-key    print the fleet's master key (ARGS='--fingerprints' shows only hashes)"
+	@echo "make test-fleet-key-extra  the master key's rotation and split-fleet checks (beyond make test)"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -93,3 +95,13 @@ lock: venv
 # The deployment record of every gateway in INVENTORY, oldest first, read from the hosts (ARGS=--json).
 history: venv
 	$(PY) -m hxops.history $(INVENTORY) $(ARGS)
+
+# Beyond make test's budget, on the rollout fleet (tests/e2e/fleet_key_extra.py): a MASTER_KEY
+# rotation across the fleet and its front door; a fleet serving two keys fails the front-door check.
+test-fleet-key-extra: venv
+	$(PY) -m pytest -ra -n 0 tests/e2e/fleet_key_extra.py $(PYTEST_ARGS)
+
+# The fleet's one master key, printed only here (hxops/master_key.py; hxops/fleet_key.py decides it).
+# ARGS: --from HOST (the key a gateway holds), --fingerprints (each gateway's sha256, no key).
+master-key: venv
+	@$(PY) -m hxops.master_key $(INVENTORY) $(ARGS)

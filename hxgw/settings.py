@@ -32,6 +32,7 @@ UNIT_NAME = "hx-litellm-gateway.service"
 INSTALL_SOURCES = ("wheelhouse", "index")
 SERVICE_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+FLEET_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 EXAMPLE_GATEWAY_IP = "192.168.10.39"
 
 # base_dir is written unquoted into systemd units and shell scripts, so only characters
@@ -41,6 +42,10 @@ _BASE_DIR_FIX = "set base_dir to an absolute path such as '/opt/hx'"
 _SERVICE_USER_RULE = (
     f"{{shown}} is not a valid system user name; it must match {escape(SERVICE_USER_PATTERN)} (lower case, "
     "digits, '_' or '-', at most 32 characters), e.g. 'hx-gateway'"
+)
+_FLEET_NAME_RULE = (
+    f"{{shown}} is not a fleet name; it must match {escape(FLEET_NAME_PATTERN)} (lower case, digits, "
+    "'.', '_' or '-'; it names a directory), e.g. 'production'"
 )
 _VERSION_RULE = f"{{shown}} is not X.Y.Z ({VERSION_PATTERN}); {{fix}}"
 _INSTALL_SOURCE_RULE = "{shown}{hint} is not supported; {fix}"
@@ -78,6 +83,14 @@ class Settings(BaseModel):
         description="The no-login system account the proxy runs as; the deploy creates it. "
         "Never an existing account.",
         json_schema_extra=messages("", _SERVICE_USER_RULE, _SERVICE_USER_RULE),
+    )
+    fleet_name: str = Field(
+        "default",
+        pattern=FLEET_NAME_PATTERN,
+        description="Names the fleet (the `gateways` group and its load balancer): the control machine "
+        "keeps the fleet's one master key under this name (hxops/secret_store.py). Give each fleet "
+        "deployed from one control machine its own.",
+        json_schema_extra=messages("", _FLEET_NAME_RULE, _FLEET_NAME_RULE),
     )
     listen_host: IPv4Text = ipv4_text(
         "0.0.0.0",

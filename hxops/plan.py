@@ -28,6 +28,8 @@ from hxgw.settings import (
     parse_settings,
 )
 from hxops import outcome
+from hxops.fleet_key import fleet_master_key
+from hxops.front_door import FrontDoor, front_door
 from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
 from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
 
@@ -37,16 +39,19 @@ CATALOGUE_KEYS = ("backends", "models", "model_groups")
 @dataclass(frozen=True)
 class GatewayPlan:
     """What the deploy was asked for on one gateway host: checked settings, catalogue, router
-    settings, and the master key from MASTER_KEY (None: keep or generate the host's own)."""
+    settings, and the fleet's master key (hxops.fleet_key: MASTER_KEY, the one the gateways or
+    the control machine hold, or a new one)."""
 
     host_name: str
     settings: Settings
     catalogue: Catalogue
     router_settings: dict = field(default_factory=dict)
-    master_key: str | None = field(default=None, repr=False)  # never printed
+    master_key: str | None = field(default=None, repr=False)  # never printed; the fleet's
     gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
     cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
     redis_password: str | None = field(default=None, repr=False)  # never printed
+    master_key_given: bool = False  # from MASTER_KEY: the control machine keeps it once deployed
+    front_door: FrontDoor | None = None  # the load balancer the validation checks with the key
 
 
 class HostRefused(Exception):
@@ -62,19 +67,32 @@ def _host_values(host, keys) -> dict:
     return values
 
 
-def gateway_plan(host) -> GatewayPlan:
-    """Validate this host's settings, catalogue and master key; raise DeployError if bad."""
-    problems = []
+def _settings(host) -> tuple[Settings, Path]:
+    """The host's checked settings and the lock its venv installs; raises ConfigError."""
     settings_data = _host_values(host, SETTING_KEYS)
     if os.environ.get("FORCE") == "1":
         settings_data["force"] = True
     lock = lock_for(settings_data.get("litellm_version"))
+    locked = locked_litellm_version(lock.read_text())
+    settings = parse_settings(settings_data, locked_litellm_version=locked, lock_file=display(lock))
+    return settings, lock
+
+
+def _settings_or_none(host) -> Settings | None:
     try:
-        settings = parse_settings(
-            settings_data,
-            locked_litellm_version=locked_litellm_version(lock.read_text()),
-            lock_file=display(lock),
-        )
+        return _settings(host)[0]
+    except (ConfigError, DeployError, OSError):
+        return None  # its own plan reports it
+
+
+def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
+    """Validate this host's settings, catalogue and master key, and decide the fleet's key; raise
+    DeployError if bad. `deploying` False (the validation alone): never generate a key."""
+    problems = []
+    settings = None
+    lock = lock_for(host.data.get("litellm_version"))
+    try:
+        settings, lock = _settings(host)
     except ConfigError as error:
         problems.extend(error.problems)
     catalogue_data = _host_values(host, CATALOGUE_KEYS)
@@ -113,7 +131,19 @@ def gateway_plan(host) -> GatewayPlan:
             "on any host:\n  - " + "\n  - ".join(problems)
         )
     password = redis_password() if cache is not None else None
-    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock, cache, password)
+    key = fleet_master_key(host, settings.fleet_name, master_key, _settings_or_none, generate=deploying)
+    return GatewayPlan(
+        host.name,
+        settings,
+        catalogue,
+        router,
+        key,
+        lock,
+        cache,
+        password,
+        master_key_given=master_key is not None,
+        front_door=front_door(host),
+    )
 
 
 def refuse(host, state, reason: str) -> NoReturn:

@@ -60,16 +60,14 @@ def key_file_content(key: str) -> str:
 
 
 @operation()
-def master_key_file(path: str, group: str, key_source):
+def master_key_file(path: str, group: str, key_source, what: str = "the master key from MASTER_KEY"):
     """
     Write the EnvironmentFile holding the master key, only when its content differs.
 
     `key_source` is a callable returning the key, so the key is never an operation argument.
     See secret_file for how it travels and is compared.
     """
-    yield from secret_file._inner(
-        path, group, lambda: key_file_content(key_source()), what="the master key from MASTER_KEY"
-    )
+    yield from secret_file._inner(path, group, lambda: key_file_content(key_source()), what=what)
 
 
 @operation()
@@ -87,7 +85,8 @@ def secret_file(path: str, group: str, content_source, what: str = "the secret")
     content = content_source()
     wanted = hashlib.sha256(content.encode()).hexdigest()
     if host.get_fact(Sha256File, path=path) == wanted:
-        host.noop(f"{path} already holds {what.removesuffix(' from MASTER_KEY')}")
+        held = what.removesuffix(" from MASTER_KEY").removesuffix(" of the fleet")
+        host.noop(f"{path} already holds {held}")
         return
     if state.config.DIFF:
         logger.info(f"    Will replace {path} with {what} (value not shown)")

@@ -6,14 +6,15 @@ it and yields no command when they all pass ("No changes"); when a required chec
 one command that raises, so the host fails with the checks named. At plan time (and so under
 --dry) it calls nothing at all.
 
-The master key comes from MASTER_KEY on the control machine, else from the host's env file,
-read over SFTP into memory: never through a fact or a command whose output pyinfra shows,
-never as an operation argument, and only ever sent as an Authorization header.
+The master key comes from MASTER_KEY on the control machine, else from the host's env file
+(which must hold the fleet's key, hxops.fleet_key), read over SFTP into memory: never through a
+fact or a command whose output pyinfra shows, never as an operation argument, and only ever sent
+as an Authorization header.
 """
 
 from __future__ import annotations
 
-import io
+import hmac
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,36 +23,13 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 
 from hxgw import client_checks, validation
+from hxgw.validation_front_door import check_front_door
 from hxgw.validation_shared_state import judge_shared_state
 from hxops import deploy_record, outcome, release
+from hxops.fleet_key import MasterKeyUnavailable, fingerprint, read_master_key, short
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
 from hxops.redis_link import auth_probe_command
-from hxops.security import KEY_VARIABLE
-
-
-class MasterKeyUnavailable(Exception):
-    """The key could not be read; the message says where and why, never a part of the key."""
-
-
-def read_master_key(env_file: str) -> str:
-    """LITELLM_MASTER_KEY from the host's env file, downloaded into memory over SFTP."""
-    buffer = io.BytesIO()
-    try:
-        host.get_file(env_file, buffer)
-    except Exception as error:  # noqa: BLE001 - SFTP/SSH errors of any kind; keep only the reason
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise MasterKeyUnavailable(
-            f"{host.name}: cannot read the master key from {env_file}: {reason} "
-            "(set MASTER_KEY on the control machine, or deploy first)"
-        ) from None
-    for line in buffer.getvalue().decode("utf-8", "replace").splitlines():
-        name, sep, value = line.strip().partition("=")
-        if sep and name.strip() == KEY_VARIABLE:
-            value = value.strip().strip("'\"")
-            if value:
-                return value
-    raise MasterKeyUnavailable(f"{host.name}: {env_file} has no {KEY_VARIABLE}=... line")
 
 
 def report_paths(host_name: str, setting, started: str) -> list[Path]:
@@ -70,12 +48,24 @@ def report_paths(host_name: str, setting, started: str) -> list[Path]:
     return [stamped, reports / f"validation-{host_name}-latest.json"]
 
 
+def held_fleet_key(plan: GatewayPlan) -> str:
+    """The key the host's env file holds, which must be the fleet's (hxops.fleet_key): a host that
+    lost it or holds another would serve a different key after its next start."""
+    key = read_master_key(plan.settings.env_file)
+    if not hmac.compare_digest(key.encode(), (plan.master_key or "").encode()):
+        raise MasterKeyUnavailable(
+            f"{host.name}: {plan.settings.env_file} holds key {short(fingerprint(key))}, not the fleet's "
+            f"{short(fingerprint(plan.master_key or ''))} (sha256): deploy to give it the fleet's key"
+        )
+    return key
+
+
 def run_validation(
     plan: GatewayPlan, api_url: str, unreachable: dict, report_setting=None, ready_timeout=None
 ) -> validation.Report:
     """Validate, print the table, write the report; return it (failures are the caller's call)."""
     settings = plan.settings
-    key = plan.master_key or read_master_key(settings.env_file)
+    key = plan.master_key if plan.master_key_given else held_fleet_key(plan)
     options = {} if ready_timeout is None else {"ready_timeout": float(ready_timeout)}
     report = validation.validate(
         host.name,
@@ -88,6 +78,8 @@ def run_validation(
         opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
         **options,
     )
+    if plan.front_door is not None:  # the load balancer, with the fleet's key: one key behind it
+        report.checks.append(check_front_door(plan.front_door.url, key, plan.front_door.gateways))
     if plan.cache is not None:  # the `caches` group's Redis, asked from the gateway host itself
         report.checks.append(shared_state(plan))
     for line in validation.format_table([report]):

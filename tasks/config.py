@@ -1,9 +1,10 @@
 """Step 7: config.yaml from its template, uvicorn's logging, and the master key's environment file.
 
 The key is never in config.yaml: it sits in an EnvironmentFile readable only by root and the
-service group. It comes from MASTER_KEY on the control machine, or is generated on the host at
-the first deploy and kept there. It never appears in a command, a fact's output, an operation
-argument or a diff (hxops.security.master_key_file), so -v, --debug and --diff cannot print it.
+service group. It is the fleet's one key (hxops.fleet_key: MASTER_KEY, else the one the
+gateways or the control machine hold, else one generated once on the control machine). It
+never appears in a command, a fact's output, an operation argument or a diff
+(hxops.security.master_key_file), so -v, --debug and --diff cannot print it.
 
 Content and permissions are separate operations: only a content change restarts the service (the
 operations this step returns); a repaired owner or mode does not, since the running process has
@@ -12,11 +13,8 @@ already read both files and systemd re-reads them at the next start anyway.
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server
 
 from hxgw.layout import auth_module_file
 from hxgw.serving import serving_for, uvicorn_log_config
@@ -60,29 +58,17 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
         ),
     ]
 
-    if plan.master_key:
-        restart_triggers.append(
-            master_key_file(
-                name="Install the master key from MASTER_KEY (value not shown)",
-                path=settings.env_file,
-                group=group,
-                key_source=lambda: plan.master_key,
-            )
+    # The fleet's one key (hxops.fleet_key), compared by sha256: a host that holds it is left alone.
+    source = "from MASTER_KEY" if plan.master_key_given else "of the fleet"
+    restart_triggers.append(
+        master_key_file(
+            name=f"Install the master key {source} (value not shown)",
+            path=settings.env_file,
+            group=group,
+            key_source=lambda: plan.master_key,
+            what=f"the master key {source}",
         )
-    elif not facts.env_file:
-        env, new, owner = (
-            shlex.quote(p) for p in (settings.env_file, settings.env_file + ".new", f"root:{group}")
-        )
-        restart_triggers.append(
-            server.shell(
-                name="Generate a master key on the host (first deploy; value not shown)",
-                commands=[
-                    f'umask 077; python3 -c \'import secrets; print("LITELLM_MASTER_KEY=sk-" + '
-                    f"secrets.token_urlsafe(32))' > {new} && chown {owner} {new} && "
-                    f"chmod 640 {new} && mv {new} {env}"
-                ],
-            )
-        )
+    )
 
     ops.file(
         name="The master key file is root:group 640",

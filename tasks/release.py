@@ -5,7 +5,8 @@ passed), and only when there is something new to keep: a restart in this run, or
 that differs from the saved one (hxops.release.ReleaseState, read at plan time by the service
 step). The same change appends an "updated" entry to the deployment record (hxops.deploy_record).
 A no-op re-run changes nothing. base_dir/releases is root's alone (700); the copies in it are
-root 600.
+root 600. A key from MASTER_KEY that got here is kept on the control machine as the fleet's
+(hxops.fleet_key).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from hxops import deploy_record, ops, release
+from hxops import deploy_record, fleet_key, ops, release
 from hxops.facts import Snapshot
 from hxops.plan import GatewayPlan
 from tasks.service import ServiceOutcome
@@ -38,4 +39,10 @@ def keep_release(plan: GatewayPlan, snapshot: Snapshot, service: ServiceOutcome)
         server.shell(
             name=f"Append to the deployment record ({deploy_record.record_file(settings)})",
             commands=[deploy_record.Record.of(plan).command(deploy_record.UPDATED)],
+        )
+    if plan.master_key_given:
+        fleet_key.keep_given_key(
+            name="The control machine keeps MASTER_KEY as the fleet's key (value not shown)",
+            fleet_name=settings.fleet_name,
+            key_source=lambda: plan.master_key,
         )

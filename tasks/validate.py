@@ -56,7 +56,7 @@ def validate(plan: GatewayPlan, api_url: str, reach: BackendReach, restarting: b
 def validate_alone() -> None:
     """`pyinfra INVENTORY tasks/validate.py`: probe the backends the way the deploy does (to know
     which are unreachable), then validate. Never rolls back: this run restarted nothing."""
-    plan = gateway_plan(host)
+    plan = gateway_plan(host, deploying=False)  # validates with the fleet's key; never makes one
     try:
         reach = backends(plan)
     except HostRefused:

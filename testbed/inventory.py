@@ -4,6 +4,7 @@ Hosts and addresses come from the fleet's state file, so this follows `--gateway
 HX_TESTBED_NET. Host data points the deploy at the fleet's fake Ollama backends instead of
 production's 192.168.10.x. HX_TESTBED_GATEWAY_WORKERS=N gives every gateway num_workers = N (the
 end-to-end tests set 1, tests/e2e/conftest.py); unset or empty, the deploy's default applies.
+Every net's fleet has its own `fleet_name` (testbed-netN), hence its own master key.
 """
 
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from testbed import fleet  # noqa: E402
+from testbed.fleet_layout import NET  # noqa: E402
 
 _machines = fleet.load_machines()
 if not _machines:
@@ -31,11 +33,24 @@ _backends = [
     if m.role == "backend"
 ]
 
+# Each net's fleet is a fleet of its own: its master key is kept apart from every other's
+# (hxops/secret_store.py), so parallel test workers never share or overwrite one.
+_fleet = {"fleet_name": f"testbed-net{NET}"}
 _workers = os.environ.get("HX_TESTBED_GATEWAY_WORKERS", "").strip()
 _serving = {"num_workers": int(_workers)} if _workers else {}
 
 gateways = [
-    (m.name, {**_ssh, "ssh_hostname": m.address, "gateway_ip": m.address, "backends": _backends, **_serving})
+    (
+        m.name,
+        {
+            **_ssh,
+            "ssh_hostname": m.address,
+            "gateway_ip": m.address,
+            "backends": _backends,
+            **_fleet,
+            **_serving,
+        },
+    )
     for m in _machines
     if m.role == "gateway"
 ]

@@ -89,14 +89,15 @@ def restore_gateway(first_deploy):
 @pytest.fixture(scope="session")
 def rollout_fleet(first_deploy) -> rollout_support.RolloutFleet:
     """Three gateways (the shared one first, then two of the rollout's own) behind hx-lb,
-    deployed once with the shared gateway's own key: no other module's key changes."""
+    deployed once the README's way, without MASTER_KEY: the two new gateways get the fleet's key
+    (the one the shared gateway holds and the control machine keeps), no other module's changes."""
     added = [m.name for m in fleet.add_gateways(2)]
     fleet.add_loadbalancer()
     gateways = [GATEWAY, *added]
-    key = helpers.master_key(GATEWAY)
     limits = [arg for name in [*gateways, rollout_support.LB] for arg in ("--limit", name)]
-    result = helpers.pyinfra(*limits, env={"MASTER_KEY": key})  # in parallel
+    result = helpers.pyinfra(*limits)  # in parallel
     assert result.returncode == 0, f"the rollout fleet's first deploy failed:\n{result.output[-4000:]}"
+    key = helpers.kept_master_key()  # as `make master-key` prints it
     rf = rollout_support.RolloutFleet(gateways, key, rollout_support.config_sha(GATEWAY))
     rollout_support.wait_all_up(gateways)
     yield rf

@@ -156,6 +156,21 @@ def master_key(machine_name: str) -> str:
     return line.split("=", 1)[1]
 
 
+def kept_master_key() -> str:
+    """The fleet's key as the control machine keeps it (what `make master-key` prints)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hxops.master_key", INVENTORY], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def key_fingerprints(*machine_names: str) -> dict[str, str]:
+    """sha256 of the master key each gateway's env file holds (the value never leaves the host)."""
+    command = f"sed -n 's/^LITELLM_MASTER_KEY=//p' {ENV_FILE} | tr -d '\\n' | sha256sum"
+    return {name: ssh(name, command).split()[0] for name in machine_names}
+
+
 def sha256(machine_name: str, *paths: str) -> dict[str, str]:
     """sha256 of each path on the host (missing files are absent from the answer)."""
     quoted = " ".join(shlex.quote(p) for p in paths)

@@ -49,9 +49,9 @@ class RolloutResult:
         raise AssertionError(self.row(host))
 
 
-def rollout_env(key: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
-    return {**env, "MASTER_KEY": key}
+def rollout_env() -> dict:
+    """The operator's environment: no MASTER_KEY (the fleet's key is the kept one), no FORCE."""
+    return {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
 
 
 def rollout_cmd(rf: RolloutFleet, *args: str) -> list[str]:
@@ -65,7 +65,7 @@ def rollout(rf: RolloutFleet, *args: str, timeout: float = 900) -> RolloutResult
     proc = subprocess.run(
         rollout_cmd(rf, *args),
         cwd=helpers.REPO,
-        env=rollout_env(rf.key),
+        env=rollout_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,7 +171,7 @@ def leave_shared_gateway_as_found(rf: RolloutFleet) -> None:
         helpers.wait_served(helpers.GATEWAY, "llm02-phi3", key=rf.key)
     helpers.wait_ready(helpers.GATEWAY)
     if config_sha(helpers.GATEWAY) != rf.baseline_sha:
-        helpers.redeploy(helpers.GATEWAY, env={"MASTER_KEY": rf.key})
+        helpers.redeploy(helpers.GATEWAY)
 
 
 def children(pid: int) -> list[int]:
@@ -253,3 +253,28 @@ class ClientLoop:
                         self.errors += 1
                         self.samples.append(f"{time.strftime('%H:%M:%S')} {why}")
                 self._done.wait(0.3)
+
+
+ODD_KEY = "sk-" + "Zy8_wQ3-nB6vC1xM4kL7jH2gF9dS5aP0oIu"  # a key the fleet does not hold
+
+
+@contextmanager
+def odd_key_on_last_gateway(rf: RolloutFleet, serving: bool = False):
+    """The last gateway's env file holds ODD_KEY (`serving`: and it restarted onto it); yields
+    (gateway, key). Afterwards its own file is back, and it serves the fleet's key again."""
+    odd = rf.gateways[-1]
+    pid = helpers.main_pid(odd)
+    helpers.ssh(odd, f"cp -p {helpers.ENV_FILE} /root/gateway.env.hx-test")
+    try:
+        helpers.ssh(odd, f"printf 'LITELLM_MASTER_KEY=%s\\n' {ODD_KEY} > {helpers.ENV_FILE}")
+        if serving:
+            helpers.ssh(odd, f"systemctl restart {helpers.UNIT}")
+            helpers.wait_ready(odd)
+            wait_all_up(rf.gateways)
+        yield odd, ODD_KEY
+    finally:
+        helpers.ssh(odd, f"mv -f /root/gateway.env.hx-test {helpers.ENV_FILE}")
+        if helpers.main_pid(odd) != pid:
+            helpers.ssh(odd, f"systemctl restart {helpers.UNIT}")
+            helpers.wait_served(odd, "llm02-phi3", key=rf.key)
+            wait_all_up(rf.gateways)

@@ -59,13 +59,13 @@ class FleetURLs(dict):
 @pytest.fixture(scope="module")
 def fleet_urls(first_deploy) -> dict:
     """{"gateway": URL, "load balancer": URL, "key": master key}: hx-lb in front of every running
-    gateway, all deployed with the shared gateway's key (a no-op when they already run so)."""
+    gateway, all deployed the README's way: the fleet's one key (a no-op when they already run so)."""
     had_lb = any(m.role == "loadbalancer" for m in fleet.load_machines())
     fleet.add_loadbalancer()
     gateways = [m.name for m in fleet.load_machines() if m.role == "gateway" and fleet.pid_alive(m.pid)]
-    key = helpers.master_key(GATEWAY)
     limits = [arg for name in [*gateways, LB] for arg in ("--limit", name)]
-    result = helpers.pyinfra(*limits, env={"MASTER_KEY": key})
+    result = helpers.pyinfra(*limits)
+    key = helpers.kept_master_key()
     assert result.returncode == 0, f"deploying the gateways behind {LB} failed:\n{result.output[-4000:]}"
     urls = {"gateway": url(GATEWAY), "load balancer": url(LB), "key": key}
     wait_ready(urls["load balancer"])

@@ -25,11 +25,10 @@ def several_workers(first_deploy):
     """These tests run the deploy's default serving: one worker per CPU (2 or more here), each
     with a router and a cooldown list of its own, as users run it. Afterwards the suite's one
     worker again (tests/e2e/conftest.py)."""
-    key = helpers.master_key(GATEWAY)
-    helpers.redeploy(GATEWAY, env={"MASTER_KEY": key, **helpers.DEFAULT_SERVING})
+    helpers.redeploy(GATEWAY, env=helpers.DEFAULT_SERVING)
     assert helpers.workers_in_unit(GATEWAY) >= 2  # the default on these 2-CPU hosts
     yield
-    helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY)})
+    helpers.redeploy(GATEWAY)
 
 
 @pytest.fixture

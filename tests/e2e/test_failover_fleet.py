@@ -55,7 +55,7 @@ def fleet_on_redis(rollout_fleet, tmp_path_factory):
     )
     cache_host = cache.add_cache().name
     limits = [arg for name in [*rf.gateways, cache_host] for arg in ("--limit", name)]
-    env = {"MASTER_KEY": rf.key, **helpers.DEFAULT_SERVING}
+    env = helpers.DEFAULT_SERVING
     result = helpers.pyinfra(*limits, "--group-data", short, env=env)
     assert result.returncode == 0, f"deploying the fleet onto Redis failed:\n{result.output[-4000:]}"
     rollout_support.wait_all_up(rf.gateways)
@@ -64,7 +64,7 @@ def fleet_on_redis(rollout_fleet, tmp_path_factory):
         helpers.backend(backend, "POST", "/_fault", {"reset": True})
     fleet.remove_machine(cache_host)
     limits = [arg for name in rf.gateways for arg in ("--limit", name)]
-    result = helpers.pyinfra(*limits, env={"MASTER_KEY": rf.key})
+    result = helpers.pyinfra(*limits)
     assert result.returncode == 0, f"putting the rollout fleet back failed:\n{result.output[-4000:]}"
     rollout_support.wait_all_up(rf.gateways)
 
@@ -330,7 +330,7 @@ def test_a_failing_backend_is_left_after_the_fleets_allowed_fails_then_redis_may
 
     # A Redis password the cache host does not have: refused before the gateway restarts onto it.
     pid = helpers.main_pid(helpers.GATEWAY)
-    env = {"MASTER_KEY": rf.key, **helpers.DEFAULT_SERVING, "REDIS_PASSWORD": secrets.token_urlsafe(32)}
+    env = {**helpers.DEFAULT_SERVING, "REDIS_PASSWORD": secrets.token_urlsafe(32)}
     wrong = helpers.pyinfra("--limit", helpers.GATEWAY, "--group-data", short, env=env)
     assert wrong.returncode == 1, wrong.output[-3000:]
     assert "refused the gateway's Redis password (-WRONGPASS); the gateway was not restarted" in wrong.output

@@ -126,7 +126,7 @@ def saved_with_several_workers(restore_gateway):
     """The gateway deployed with the default serving (several workers), so the saved release is
     one: its start-up failure is uvicorn's multi-worker one. restore_gateway puts the suite's one
     worker back afterwards."""
-    helpers.redeploy(GATEWAY, env={"MASTER_KEY": helpers.master_key(GATEWAY), **helpers.DEFAULT_SERVING})
+    helpers.redeploy(GATEWAY, env=helpers.DEFAULT_SERVING)
     assert helpers.workers_in_unit(GATEWAY) >= 2
 
 

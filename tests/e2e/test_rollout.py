@@ -111,9 +111,7 @@ def test_a_change_that_fails_validation_rolls_the_canary_back(healthy, tmp_path)
         assert (config_sha(name), helpers.main_pid(name)) == before[name]
     # Validation run alone never rolls back, even when it fails: it restarted nothing.
     pid = helpers.main_pid(canary)
-    alone = helpers.pyinfra(
-        "--limit", canary, "--group-data", typo, deploy="tasks/validate.py", env={"MASTER_KEY": healthy.key}
-    )
+    alone = helpers.pyinfra("--limit", canary, "--group-data", typo, deploy="tasks/validate.py")
     assert alone.returncode != 0
     assert "Rolling back" not in alone.output and "ROLLED BACK" not in alone.output
     assert helpers.main_pid(canary) == pid
@@ -262,7 +260,7 @@ def test_fault5_an_interrupted_rollout_converges_on_the_next_run(healthy, tmp_pa
     proc = subprocess.Popen(
         rollout_cmd(healthy, *target),
         cwd=helpers.REPO,
-        env=rollout_env(healthy.key),
+        env=rollout_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

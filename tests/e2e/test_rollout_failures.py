@@ -142,7 +142,7 @@ def test_a_restart_the_plan_did_not_foresee_is_reported_as_undrained(healthy):
     proc = subprocess.Popen(
         rollout_cmd(healthy, "--batch-size", "1"),
         cwd=helpers.REPO,
-        env=rollout_env(healthy.key),
+        env=rollout_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -179,7 +179,7 @@ def test_a_gateway_left_drained_while_it_does_not_answer_is_put_back_once_it_doe
         proc = subprocess.Popen(
             rollout_cmd(healthy),
             cwd=helpers.REPO,
-            env=rollout_env(healthy.key),
+            env=rollout_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

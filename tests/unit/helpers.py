@@ -58,19 +58,24 @@ def probe_fact() -> str:
     return "\n".join(parts)
 
 
-def fake_inventory(tmp_path: Path, owned_address: str) -> Path:
-    """inventory.py's gateways on @fake, answering the deploy's facts as a healthy host would."""
+def healthy_responses(owned_address: str) -> dict:
+    """@fake's answers to the deploy's facts from a healthy Debian 12 gateway owning the address."""
     addresses = [
         {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
         {"ifname": "eth0", "addr_info": [{"family": "inet", "local": owned_address, "prefixlen": 24}]},
     ]
-    responses = {
+    return {
         "uname -s": "Linux",
         "useradd": "/usr/sbin/useradd",
         "command -v $b": gateway_fact(venv_installed=True),
         "ip -j addr show": json.dumps(addresses),
         "/api/version": probe_fact(),
     }
+
+
+def fake_inventory(tmp_path: Path, owned_address: str) -> Path:
+    """inventory.py's gateways on @fake, answering the deploy's facts as a healthy host would."""
+    responses = healthy_responses(owned_address)
     path = tmp_path / "fake_inventory.py"
     path.write_text(
         textwrap.dedent(

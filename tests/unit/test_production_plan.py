@@ -23,7 +23,7 @@ def test_production_plan_renders_every_step(tmp_path):
         "tasks/layout.py | System user hx-gateway",
         "tasks/venv.py | Activate venv release",
         "tasks/config.py | Render config.yaml",
-        "tasks/config.py | Generate a master key on the host",
+        "tasks/config.py | Install the master key of the fleet (value not shown)",
         "tasks/unit.py | Install hx-litellm-gateway.service",
         "tasks/scripts.py | Service script status.sh",
         "tasks/service.py | Restart the gateway and wait for readiness",
