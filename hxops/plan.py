@@ -19,6 +19,7 @@ from pyinfra.api.exceptions import DeployError, PyinfraError
 from pyinfra.operations import python
 
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue, spelled_names
+from hxgw.clients import gateway_table, parse_clients
 from hxgw.secrets import check_master_key
 from hxgw.settings import (
     SETTING_KEYS,
@@ -27,7 +28,7 @@ from hxgw.settings import (
     parse_router_settings,
     parse_settings,
 )
-from hxops import outcome
+from hxops import client_keys, outcome
 from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
 from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
 
@@ -47,6 +48,7 @@ class GatewayPlan:
     gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
     cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
     redis_password: str | None = field(default=None, repr=False)  # never printed
+    clients: list = field(default_factory=list)  # clients.json: limits and key hashes (hxgw.clients)
 
 
 class HostRefused(Exception):
@@ -98,6 +100,7 @@ def gateway_plan(host) -> GatewayPlan:
         router = parse_router_settings(host.data.get("router_settings"), model_names=names)
     except ConfigError as error:
         problems.extend(error.problems)
+    clients = _clients(host, names, problems)
     cache = cache_target(host.inventory)
     if cache is not None:
         clash = sorted(key for key in ROUTER_KEYS if key in router)
@@ -113,7 +116,27 @@ def gateway_plan(host) -> GatewayPlan:
             "on any host:\n  - " + "\n  - ".join(problems)
         )
     password = redis_password() if cache is not None else None
-    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock, cache, password)
+    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock, cache, password, clients)
+
+
+def _clients(host, model_names, problems) -> list:
+    """The gateway's client table (hashes only); a client without a key is refused with the fix."""
+    try:
+        clients, warnings = parse_clients(host.data.get("clients"), model_names)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return []
+    for warning in warnings:
+        logger.warning(f"{host.name}: {warning}")
+    hashes = client_keys.hashes(c.name for c in clients)
+    for client in clients:
+        if not hashes[client.name]:
+            problems.append(
+                f"client {client.name!r} has no key on this control machine "
+                f"({client_keys.key_file(client.name)}); make one with "
+                f"`make client-key NAME={client.name}` and hand it over"
+            )
+    return gateway_table(clients, hashes)
 
 
 def refuse(host, state, reason: str) -> NoReturn:

@@ -86,6 +86,7 @@ def run_validation(
         strict=settings.validation_strict,
         pinned_version=settings.litellm_version,
         opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
+        clients=plan.clients,
         **options,
     )
     if plan.cache is not None:  # the `caches` group's Redis, asked from the gateway host itself
