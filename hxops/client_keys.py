@@ -7,9 +7,10 @@ Why sha256 and not a password hash (bcrypt, scrypt): a key is 32 random bytes (2
 low-entropy secrets people choose, and would cost every request its time.
 
 Store: one file per client, `~/.config/hx-gateway/client-keys/<name>.keys` (directory 700, files
-600; HX_CLIENT_KEYS_DIR moves it), one key a line: `<key>` or `<key> until=<ISO time>` for a key
-that stops at that time (the old key of a rotation). Revoking one key is removing its line, then
-`make rollout`; revoking the client is removing it from group data `clients`, then `make rollout`.
+600; HX_SECRETS_DIR moves the root, HX_CLIENT_KEYS_DIR the directory itself), one key a line:
+`<key>`, or `<key> until=<ISO time>` for a key that stops then (the old key of a rotation).
+Revoking one key is removing its line, then `make rollout`; revoking the client is removing it
+from group data `clients`, then `make rollout`.
 
 Rotation: `make client-key NAME=app ROTATE=1 [OLD_UNTIL=2026-12-31T12:00:00+00:00]` adds a new key
 and gives the current one an end (default 24 h from now); after `make rollout` both work until
@@ -34,7 +35,12 @@ DEFAULT_OVERLAP = dt.timedelta(hours=24)
 
 
 def store_dir() -> Path:
-    return Path(os.environ.get("HX_CLIENT_KEYS_DIR") or "~/.config/hx-gateway/client-keys").expanduser()
+    """Beside the control machine's other secrets (the same root as i22-key's
+    hxops/secret_store.py: HX_SECRETS_DIR, default ~/.config/hx-gateway)."""
+    explicit = os.environ.get("HX_CLIENT_KEYS_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("HX_SECRETS_DIR") or "~/.config/hx-gateway").expanduser() / "client-keys"
 
 
 def key_file(name: str) -> Path:

@@ -225,6 +225,7 @@ async def _client_auth(request, client: dict, key_expires, limits: bool):
     client) its counters are not touched: another api_key and no limits."""
     from litellm.proxy._types import UserAPIKeyAuth
     from litellm.proxy.auth.auth_checks import can_key_call_model
+    from litellm.proxy.auth.auth_utils import fallback_target_model_name, iter_request_fallback_targets
     from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
     from litellm.proxy.proxy_server import llm_model_list, llm_router
 
@@ -241,8 +242,13 @@ async def _client_auth(request, client: dict, key_expires, limits: bool):
     )
     if auth.models and request.url.path in MODEL_ROUTES:
         body = await _read_request_body(request)  # parsed once, cached on the request for LiteLLM
-        model = body.get("model") if isinstance(body, dict) else None
-        if isinstance(model, str):
+        body = body if isinstance(body, dict) else {}
+        # The model and any fallbacks the request names, as LiteLLM's own key check reads them
+        # (user_api_key_auth.py enforce_key_and_fallback_model_access).
+        fallbacks = (fallback_target_model_name(t) for t in iter_request_fallback_targets(body))
+        for model in dict.fromkeys([body.get("model"), *fallbacks]):
+            if not isinstance(model, str):
+                continue
             try:
                 await can_key_call_model(
                     model=model, llm_model_list=llm_model_list, valid_token=auth, llm_router=llm_router

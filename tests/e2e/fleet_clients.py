@@ -81,6 +81,10 @@ def test_clients_see_their_models_and_openais_refusals(fleet_on_redis):
     }
     denied = refusal(lambda: app.embeddings.create(model="emb-light", input="hello"))
     assert isinstance(denied, openai.NotFoundError) and denied.body["code"] == "model_not_found"
+    # A fallback the request names is a model it would call: the same refusal (LiteLLM's body field).
+    sneaky = {"fallbacks": ["hx-chat-premium"]}
+    denied = refusal(lambda: app.chat.completions.create(model="hx-chat", messages=PROMPT, extra_body=sneaky))
+    assert isinstance(denied, openai.NotFoundError) and "`hx-chat-premium`" in denied.message
 
     unknown = refusal(lambda: lb("sk-hx-" + "x" * 43).models.list())
     assert isinstance(unknown, openai.AuthenticationError) and unknown.status_code == 401
@@ -124,9 +128,10 @@ def test_a_clients_limit_is_counted_once_for_the_whole_fleet(fleet_on_redis):
 
 
 class KeyedTraffic:
-    """`openai` clients (no retries) calling through hx-lb with whichever key `use` set last."""
+    """`openai` clients (no retries) calling through hx-lb with whichever key `use` set last; a
+    client is made per request, so a switched key is used from the next request on."""
 
-    def __init__(self, api_key: str, clients: int = 3):
+    def __init__(self, api_key: str, clients: int = 2):
         self.api_key, self.ok, self.failures = api_key, 0, []
         self._done, self._lock = threading.Event(), threading.Lock()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
@@ -165,7 +170,7 @@ class KeyedTraffic:
                     self.ok += 1
                 else:
                     self.failures.append(f"{time.strftime('%H:%M:%S')} {why}")
-            self._done.wait(0.05)
+            self._done.wait(0.1)  # ~10 requests/s in all: traffic, not a load test, on 2 CPUs
 
 
 def test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_line(fleet_on_redis, tmp_path):
@@ -198,7 +203,7 @@ def test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_lin
     print(
         f"rotation under traffic: {traffic.ok} requests answered, {len(traffic.failures)} failed: {traffic.failures[:3]}"
     )
-    assert traffic.failures == [] and traffic.ok >= 50
+    assert traffic.failures == [] and traffic.ok >= 40
     assert isinstance(refusal(lambda: lb(old).models.list()), openai.AuthenticationError)
     assert lb(new).models.list().data
     assert {name: helpers.main_pid(name) for name in rf.gateways} == pids  # nothing restarted
