@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -20,6 +20,7 @@ help:
 	@echo "make history       the fleet's deployment record, oldest first (ARGS=--json)"
 	@echo "make master-key    print the fleet's master key (ARGS='--fingerprints' shows only hashes)"
 	@echo "make test-fleet-key-extra  the master key's rotation and split-fleet checks (beyond make test)"
+	@echo "make client-key NAME=app  the client's key (made once, kept on this machine); ROTATE=1 [OLD_UNTIL=ISO]"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -78,7 +79,7 @@ testbed-status: venv
 
 # The deploy benchmark on a fleet of its own (HX_TESTBED_NET, default 9): bench/results.{md,json}.
 bench: venv
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(if $(ONLY),--only $(ONLY))
 
 # Canary first, then BATCH gateways at a time, each drained from HAProxy around its restart;
 # a bad change rolls back and stops the rollout. ARGS: --dry, --data k=v, --group-data DIR, ...
@@ -105,3 +106,9 @@ test-fleet-key-extra: venv
 # ARGS: --from HOST (the key a gateway holds), --fingerprints (each gateway's sha256, no key).
 master-key: venv
 	@$(PY) -m hxops.master_key $(INVENTORY) $(ARGS)
+# A client's key (group data `clients`), made once on this control machine and printed for the
+# operator to hand over; the gateways get its sha256 at the next rollout. ROTATE=1 adds a new key
+# and ends the current one at OLD_UNTIL (default: in 24 h). README "Clients and keys".
+client-key: venv
+	@test -n "$(NAME)" || { echo "usage: make client-key NAME=<client> [ROTATE=1 [OLD_UNTIL=2027-01-31T12:00:00+00:00]]" >&2; exit 2; }
+	@$(PY) -m hxops.client_keys "$(NAME)" $(if $(ROTATE),--rotate) $(if $(OLD_UNTIL),--old-until "$(OLD_UNTIL)")

@@ -16,7 +16,9 @@ Brings up a fleet on HX_TESTBED_NET (default 9, so it never tears down a fleet s
      today's serving, with the gateway's memory (RSS of its processes); worker recycling is
      refused by the settings for now (hxgw/serving.py), so it has no row;
   6. the seed's way (bench/seed_deploy.py: pip install and a restart on every run) in the same
-     session: its first deploy (pip, through the production pip fallback) and its re-run.
+     session: its first deploy (pip, through the production pip fallback) and its re-run;
+  7. alone, with `--only clients` (`make bench ONLY=clients`): a client key against the master
+     key at concurrency 1 and 16 (bench/clients.py, bench/results-clients.md).
 
 Every row records the 1-minute load before and after it. Writes bench/results.json,
 bench/results.md and bench/results.svg (plus every run's output under bench/runs/, not
@@ -123,9 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-fleet", action="store_true", help="leave the bench fleet up at the end")
     parser.add_argument("--skip-seed", action="store_true", help="leave out the seed's-way comparison")
     parser.add_argument("--skip-ten", action="store_true", help="leave out the 10-gateway cost rows")
+    parser.add_argument(
+        "--only",
+        choices=["clients"],
+        help="run only these rows: clients = a client key vs the master key (bench/clients.py)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3: every figure is a median with min and max")
+    if args.only == "clients":
+        from bench import clients
+
+        return clients.main(args.requests, args.runs, args.keep_fleet)
 
     started_at = datetime.now(UTC)
     wall = time.monotonic()

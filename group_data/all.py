@@ -144,3 +144,9 @@ router_settings = {
     },
     "cooldown_time": 30,
 }
+
+# Applications with keys of their own (README "Clients and keys"): which models each may call and
+# its limits, counted fleet-wide (in Redis with a `caches` group). `make client-key NAME=app` makes
+# the key on the control machine; the gateways hold only its sha256. For example:
+#   {"name": "app", "models": ["hx-chat", "emb-perf"], "rpm": 60, "max_parallel": 4, "expires": "2027-06-30"}
+clients = []

@@ -27,6 +27,11 @@ def auth_module_file(settings: Settings) -> str:
     return posixpath.join(settings.config_dir, "hx_auth.py")
 
 
+def clients_file(settings: Settings) -> str:
+    """The clients' limits and key hashes hx_auth.py reads (hxgw/clients.py gateway_table)."""
+    return posixpath.join(settings.config_dir, "clients.json")
+
+
 def directories(settings: Settings) -> list[Entry]:
     svc = settings.service_user
     base = settings.base_dir

@@ -159,6 +159,12 @@ class Settings(BaseModel):
     api_docs: bool = boolean(
         "Serve the API docs (/, /redoc, /openapi.json, /swagger) without a key; off: they answer 401."
     )
+    master_key_models: bool = boolean(
+        "The master key may call models, as the seed's applications do. False: it is the operator's "
+        "(admin routes and the deploy's validation only) and applications need client keys "
+        '(`clients`, `make client-key`); README "Clients and keys" has the migration.',
+        default=True,
+    )
     validation_report: str | None = Field(
         None,
         description="Where the validation's JSON report goes ('{host}' is replaced by the host name); "

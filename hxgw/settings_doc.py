@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 
 from hxgw.cache_settings import CacheSettings
 from hxgw.catalogue_entries import Backend, Group, Model
+from hxgw.clients import Client
 from hxgw.loadbalancer_settings import LoadBalancerSettings
 from hxgw.schema import fields_of
 from hxgw.setting_fields import canonical_ipv4
@@ -23,6 +24,7 @@ SECTIONS = (
     ("An entry of `backends`", Backend),
     ("An entry of `models`", Model),
     ("An entry of `model_groups`", Group),
+    ("An entry of `clients`", Client),
 )
 
 

@@ -38,6 +38,7 @@ from hxgw.validation_calls import (  # noqa: F401 - callers import them from her
     READY_INTERVAL,
     READY_TIMEOUT,
 )
+from hxgw.validation_client_checks import ClientChecks
 from hxgw.validation_gateway_checks import GatewayChecks
 from hxgw.validation_judges import (  # noqa: F401 - callers and tests import them from here
     EXPECTED,
@@ -71,7 +72,7 @@ from hxgw.validation_report import (  # noqa: F401
 )
 
 
-class Validator(GatewayChecks, ModelChecks):
+class Validator(GatewayChecks, ModelChecks, ClientChecks):
     """Runs every check against one gateway. Build it, call run(), get a Report."""
 
     def run(self) -> Report:
@@ -93,6 +94,7 @@ class Validator(GatewayChecks, ModelChecks):
                 streamed = self.stream_model()
                 if streamed:
                     self.check_stream(streamed, self._timeout(streamed))
+                self.check_clients()
                 self.check_version()
         finally:
             self._client.close()

@@ -34,12 +34,13 @@ def managed_paths(settings) -> tuple[list[str], list[str]]:
     content it renders (their sha1 is compared with the rendering). The master key's file is
     covered for its owner and mode only: its content is never hashed or read. Whatever else sits
     in base_dir or in the scripts directory is covered too (see snapshot_globs)."""
-    from hxgw.layout import auth_module_file, directories
+    from hxgw.layout import auth_module_file, clients_file, directories
 
     rendered = [
         settings.config_file,
         settings.log_config_file,
         auth_module_file(settings),
+        clients_file(settings),
         f"/etc/systemd/system/{settings.unit_name}",
         *(posixpath.join(settings.scripts_dir, s) for s in ("start.sh", "stop.sh", "status.sh")),
     ]

@@ -19,6 +19,7 @@ from pyinfra.api.exceptions import DeployError, PyinfraError
 from pyinfra.operations import python
 
 from hxgw.catalogue import Catalogue, ConfigError, parse_catalogue, spelled_names
+from hxgw.clients import gateway_table, parse_clients
 from hxgw.secrets import check_master_key
 from hxgw.settings import (
     SETTING_KEYS,
@@ -27,7 +28,7 @@ from hxgw.settings import (
     parse_router_settings,
     parse_settings,
 )
-from hxops import outcome
+from hxops import client_keys, outcome
 from hxops.fleet_key import fleet_master_key
 from hxops.front_door import FrontDoor, front_door
 from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
@@ -52,6 +53,7 @@ class GatewayPlan:
     redis_password: str | None = field(default=None, repr=False)  # never printed
     master_key_given: bool = False  # from MASTER_KEY: the control machine keeps it once deployed
     front_door: FrontDoor | None = None  # the load balancer the validation checks with the key
+    clients: list = field(default_factory=list)  # clients.json: limits and key hashes (hxgw.clients)
 
 
 class HostRefused(Exception):
@@ -111,11 +113,13 @@ def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
         except ConfigError as error:
             problems.extend(f"MASTER_KEY: {p}" for p in error.problems)
     router = {}
+    names = None  # unknown while the catalogue's names are bad: the clients are checked once it is fixed
     try:
         names = spelled_names(catalogue_data.get("models"), catalogue_data.get("model_groups"))
         router = parse_router_settings(host.data.get("router_settings"), model_names=names)
     except ConfigError as error:
         problems.extend(error.problems)
+    clients = _clients(host, names, problems) if names is not None else []
     cache = cache_target(host.inventory)
     if cache is not None:
         clash = sorted(key for key in ROUTER_KEYS if key in router)
@@ -143,7 +147,28 @@ def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
         password,
         master_key_given=master_key is not None,
         front_door=front_door(host),
+        clients=clients,
     )
+
+
+def _clients(host, model_names, problems) -> list:
+    """The gateway's client table (hashes only); a client without a key is refused with the fix."""
+    try:
+        clients, warnings = parse_clients(host.data.get("clients"), model_names)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return []
+    for warning in warnings:
+        logger.warning(f"{host.name}: {warning}")
+    hashes = client_keys.hashes(c.name for c in clients)
+    for client in clients:
+        if not hashes[client.name]:
+            problems.append(
+                f"client {client.name!r} has no key on this control machine "
+                f"({client_keys.key_file(client.name)}); make one with "
+                f"`make client-key NAME={client.name}` and hand it over"
+            )
+    return gateway_table(clients, hashes)
 
 
 def refuse(host, state, reason: str) -> NoReturn:

@@ -76,6 +76,7 @@ def run_validation(
         strict=settings.validation_strict,
         pinned_version=settings.litellm_version,
         opened=client_checks.opened_routes(settings.admin_ui, settings.api_docs),
+        clients=plan.clients,
         **options,
     )
     if plan.front_door is not None:  # the load balancer, with the fleet's key: one key behind it

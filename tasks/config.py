@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 
-from hxgw.layout import auth_module_file
+from hxgw.layout import auth_module_file, clients_file
 from hxgw.serving import serving_for, uvicorn_log_config
 from hxops import ops, paths
 from hxops.facts import HostFacts
@@ -44,6 +44,7 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
             snapshot,
             deployments=catalogue.deployments(),
             router_settings=plan.router_settings,
+            coordination_redis=coordination_redis(plan),
         ),
         _render_root_group_640(
             "uvicorn-logging.json",
@@ -57,6 +58,18 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
             "hx_auth.py", "hx_auth.py", auth_module_file(settings), group, snapshot, verb="Install"
         ),
     ]
+
+    # The clients' limits and key hashes: hx_auth.py re-reads the file when it changes, so adding,
+    # rotating or revoking a client restarts nothing (not a restart trigger).
+    _render_root_group_640(
+        "clients.json",
+        "clients.json.j2",
+        clients_file(settings),
+        group,
+        snapshot,
+        clients=plan.clients,
+        master_key_models=settings.master_key_models,
+    )
 
     # The fleet's one key (hxops.fleet_key), compared by sha256: a host that holds it is left alone.
     source = "from MASTER_KEY" if plan.master_key_given else "of the fleet"
@@ -82,6 +95,14 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
     if any(op.will_change for op in restart_triggers):
         check_redis_password(plan)  # before the service restarts onto it
     return restart_triggers
+
+
+def coordination_redis(plan: GatewayPlan) -> dict:
+    """general_settings.coordination_redis: the `caches` group's Redis, as the router has it."""
+    if plan.cache is None:
+        return {}
+    router = plan.router_settings
+    return {"host": router["redis_host"], "port": router["redis_port"], "password": router["redis_password"]}
 
 
 def _render_root_group_640(label, template, dest, group, snapshot, verb="Render", **context) -> OperationMeta:

@@ -19,8 +19,23 @@ them on, the admin UI's and the API docs' routes. It also takes down the UI's st
 the deploy turned the UI on:
 DISABLE_ADMIN_UI only gates the login routes, the /ui files stay served to anyone (the fix,
 BerriAI/litellm PR #26725, was closed unmerged). Likewise the Swagger assets when the docs are off.
+
+Client keys (README "Clients and keys"): clients.json beside this file holds, per client, the
+sha256 of each key (never a key), its models, limits and expiry; it is re-read whenever it
+changes, so a rollout that adds, rotates or revokes a key restarts nothing. A client key becomes
+LiteLLM's `UserAPIKeyAuth` (the custom-auth contract, proxy/auth/user_api_key_auth.py
+`_user_api_key_auth_builder`): `rpm_limit`, `tpm_limit`, `max_parallel_requests` are enforced by
+LiteLLM's own limiter with no flag (proxy/hooks/parallel_request_limiter_v3.py, keyed by
+`api_key`, counted in the coordination Redis when config.yaml names one), `expires` by
+`enable_post_custom_auth_checks` (`_run_post_custom_auth_checks`), and `models` filters
+/v1/models. The model allow-list is checked here with LiteLLM's own `can_key_call_model`
+(proxy/auth/auth_checks.py) rather than through `custom_auth_run_common_checks`, whose refusal
+is 403 `key_model_access_denied`: OpenAI answers a model the key cannot use with 404
+`model_not_found` "The model `x` does not exist or you do not have access to it.", and clients
+handle it as NotFoundError.
 """
 
+import hashlib
 import hmac
 import json
 import math
@@ -52,6 +67,60 @@ REFUSED = "Invalid or missing API key. Pass the gateway key as 'Authorization: B
 REFUSAL_BODY = json.dumps({"error": {"message": REFUSED, "type": "auth_error", "param": None, "code": "401"}})
 
 
+# The routes a client key may call (OpenAI's API); anything else is the operator's.
+CLIENT_ROUTES = {
+    f"{prefix}/{route}"
+    for prefix in ("", "/v1")
+    for route in ("models", "chat/completions", "completions", "embeddings")
+}
+MODEL_ROUTES = CLIENT_ROUTES - {"/models", "/v1/models"}
+# The deploy's validation speaks as a client with the master key and this header: the client's
+# models and refusals, none of its limits (README "Clients and keys").
+AS_CLIENT_HEADER = "x-hx-as-client"
+VALIDATION_HEADER = "x-hx-validation"
+CLIENTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients.json")
+_clients = {"stamp": None, "by_digest": {}, "by_name": {}, "master_key_models": True}
+NOT_FOR_CLIENTS = "This key may call only the OpenAI API routes (/v1/models, chat, completions, embeddings)."
+OPERATOR_ONLY = (
+    "The master key is the operator's; applications use a client key (ask the operator: make client-key)."
+)
+
+
+def _client_table() -> dict:
+    """clients.json, read again when it changed (stat per request: a few microseconds). A file
+    that cannot be read or parsed keeps the table read before (a half-written file, say)."""
+    try:
+        info = os.stat(CLIENTS_FILE)
+    except OSError:
+        return _clients
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    if stamp == _clients["stamp"]:
+        return _clients
+    try:
+        with open(CLIENTS_FILE) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return _clients
+    by_digest = {}
+    for client in data.get("clients", []):
+        for key in client.get("keys", []):
+            by_digest[key["sha256"]] = (client, key.get("expires"))
+    _clients.update(
+        stamp=stamp,
+        by_digest=by_digest,
+        by_name={c["name"]: c for c in data.get("clients", [])},
+        master_key_models=data.get("master_key_models", True),
+    )
+    return _clients
+
+
+def _client_of(api_key):
+    """(client entry, this key's expiry) for a client key, else None."""
+    if not isinstance(api_key, str) or not api_key:
+        return None
+    return _client_table()["by_digest"].get(hashlib.sha256(api_key.encode()).hexdigest())
+
+
 def _is_master_key(api_key) -> bool:
     expected = os.environ.get("LITELLM_MASTER_KEY", "")
     if not expected or not isinstance(api_key, str) or not api_key:
@@ -79,13 +148,14 @@ def _carries_master_key(headers) -> bool:
             text = value.decode("latin-1").strip()
             if text[:7].lower() == "bearer ":
                 text = text[7:].strip()
-            if _is_master_key(text):
+            if _is_master_key(text) or _client_of(text) is not None:
                 return True
     return False
 
 
 class KeyGate:
-    """ASGI wrapper around LiteLLM's whole middleware stack: 401 unless open or keyed."""
+    """ASGI wrapper around LiteLLM's whole middleware stack: 401 unless open or keyed (the master
+    key or a client's)."""
 
     def __init__(self, app, paths: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
         self.app, self.paths, self.prefixes = app, paths, prefixes
@@ -108,16 +178,84 @@ class KeyGate:
 async def user_api_key_auth(request, api_key):
     """LiteLLM calls this first on every authenticated route, with the key it took from the
     request's headers (the Bearer prefix already removed)."""
+    path = request.url.path if request is not None else ""
+    headers = request.headers if request is not None else {}
     if _is_master_key(api_key):
+        as_client = headers.get(AS_CLIENT_HEADER)
+        if as_client:
+            client = _client_table()["by_name"].get(as_client)
+            if client is None:
+                _refuse(f"No client named {as_client!r} on this gateway.")
+            return await _client_auth(request, client, None, limits=False)
+        if (
+            path in MODEL_ROUTES
+            and not _client_table()["master_key_models"]
+            and not request.headers.get(VALIDATION_HEADER)
+        ):
+            _refuse(OPERATOR_ONLY)
         # A str hands the key back to LiteLLM's own checks (litellm_enterprise's custom-auth
         # wrapper, part of litellm[proxy]): the master key is then handled as it always was.
         return api_key
-    raise ProxyException(
-        message=REFUSED,
-        type=ProxyErrorTypes.auth_error,
-        param=None,
-        code=401,
+    found = _client_of(api_key)
+    if found is None:
+        _refuse(REFUSED)
+    if path not in CLIENT_ROUTES:
+        _refuse(NOT_FOR_CLIENTS)
+    return await _client_auth(request, *found, limits=True)
+
+
+def _refuse(message: str):
+    raise ProxyException(message=message, type=ProxyErrorTypes.auth_error, param=None, code=401)
+
+
+class ModelNotFound(ProxyException):
+    """OpenAI's answer for a model the key may not use: 404, code `model_not_found` (LiteLLM's
+    ProxyException puts the status in `code`; OpenAI's body has the word)."""
+
+    def __init__(self, model: str) -> None:
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        super().__init__(message=message, type="invalid_request_error", param=None, code=404)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "code": "model_not_found"}
+
+
+async def _client_auth(request, client: dict, key_expires, limits: bool):
+    """The client as LiteLLM's UserAPIKeyAuth. With `limits` False (the validation speaking as the
+    client) its counters are not touched: another api_key and no limits."""
+    from litellm.proxy._types import UserAPIKeyAuth
+    from litellm.proxy.auth.auth_checks import can_key_call_model
+    from litellm.proxy.auth.auth_utils import fallback_target_model_name, iter_request_fallback_targets
+    from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
+    from litellm.proxy.proxy_server import llm_model_list, llm_router
+
+    name = client["name"]
+    auth = UserAPIKeyAuth(
+        api_key=f"hx-client:{name}" if limits else f"hx-validation:{name}",
+        key_alias=name,
+        key_name=name,
+        models=client.get("models") or [],
+        rpm_limit=client.get("rpm") if limits else None,
+        tpm_limit=client.get("tpm") if limits else None,
+        max_parallel_requests=client.get("max_parallel") if limits else None,
+        expires=key_expires,
     )
+    if auth.models and request.url.path in MODEL_ROUTES:
+        body = await _read_request_body(request)  # parsed once, cached on the request for LiteLLM
+        body = body if isinstance(body, dict) else {}
+        # The model and any fallbacks the request names, as LiteLLM's own key check reads them
+        # (user_api_key_auth.py enforce_key_and_fallback_model_access).
+        fallbacks = (fallback_target_model_name(t) for t in iter_request_fallback_targets(body))
+        for model in dict.fromkeys([body.get("model"), *fallbacks]):
+            if not isinstance(model, str):
+                continue
+            try:
+                await can_key_call_model(
+                    model=model, llm_model_list=llm_model_list, valid_token=auth, llm_router=llm_router
+                )
+            except ProxyException:
+                raise ModelNotFound(model) from None
+    return auth
 
 
 class RequestFixes(CustomLogger):

@@ -8,6 +8,7 @@ ERRORS with the reason. Nothing here skips.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -24,6 +25,9 @@ GATEWAY = helpers.GATEWAY
 # times on 2 CPUs. Tests about serving with several workers deploy the default themselves
 # (helpers.DEFAULT_SERVING). `HX_TESTBED_GATEWAY_WORKERS= make test` runs everything on the default.
 os.environ.setdefault("HX_TESTBED_GATEWAY_WORKERS", "1")
+# The clients' keys the tests make (hxops.client_keys) stay in a directory of this run, never in
+# the operator's ~/.config; every pyinfra run the tests start reads them from there.
+os.environ.setdefault("HX_CLIENT_KEYS_DIR", tempfile.mkdtemp(prefix="hx-client-keys-"))
 
 
 # Tests that share a costly fixture run on one xdist worker (`--dist loadgroup`), so the fixture

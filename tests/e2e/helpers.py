@@ -38,6 +38,7 @@ LAYOUT_MODES = {
     f"{BASE}/config/api-gateway": "root:hx-gateway 750",
     CONFIG: "root:hx-gateway 640",
     ENV_FILE: "root:hx-gateway 640",
+    f"{BASE}/config/api-gateway/clients.json": "root:hx-gateway 640",  # the clients' key hashes
     f"{SCRIPTS}/start.sh": "root:root 755",
     f"{SCRIPTS}/stop.sh": "root:root 755",
     f"{SCRIPTS}/status.sh": "root:root 755",

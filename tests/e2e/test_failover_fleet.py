@@ -9,6 +9,8 @@ LiteLLM worker per CPU: 2 per gateway here) and on hx-cache's Redis, as a user r
   after its members' allowed failures counted ONCE for the fleet (in Redis), not once per worker.
   Then Redis stops: the gateways keep serving, the validation says degraded, and all is well again
   when Redis is back; a wrong Redis password is refused before any restart.
+- The clients' keys on this fleet (tests/e2e/fleet_clients.py, collected here to share the fleet):
+  what clients see, limits counted once for the fleet, a rotation under traffic.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import yaml
 from openai import OpenAI
 
 from testbed import cache, fleet
-from tests.e2e import helpers, rollout_support
+from tests.e2e import fleet_clients, helpers, rollout_support
+from tests.e2e.fleet_clients import (  # noqa: F401 - collected in this module, on its fleet
+    test_a_clients_limit_is_counted_once_for_the_whole_fleet,
+    test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_line,
+    test_clients_see_their_models_and_openais_refusals,
+    test_the_master_key_can_be_the_operators_only,
+)
 
 GROUP = "hx-chat"
 FAILING, SLOW = "llm-02", "llm-01"  # llm-02 holds 2 of hx-chat's 3 members, llm-01 the third
@@ -51,8 +59,10 @@ def fleet_on_redis(rollout_fleet, tmp_path_factory):
         tmp_path_factory.mktemp("group_data"),
         f"""
         models = [dict(m, timeout={SLOW_TIMEOUT_S}) if m["name"] == {SLOW_MODEL!r} else m for m in _base.models]
+        {fleet_clients.GROUP_DATA}
         """,
     )
+    fleet_clients.make_keys()
     cache_host = cache.add_cache().name
     limits = [arg for name in [*rf.gateways, cache_host] for arg in ("--limit", name)]
     env = helpers.DEFAULT_SERVING

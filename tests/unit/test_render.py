@@ -54,6 +54,7 @@ def test_config_keeps_secrets_out_and_uses_real_keys():
         "telemetry": False,
         "drop_params": True,
         "callbacks": ["hx_auth.request_fixes", "hx_auth.failover"],
+        "enable_post_custom_auth_checks": True,  # a client key's expiry (hx_auth.py)
     }
     assert config["general_settings"]["custom_auth"] == "hx_auth.user_api_key_auth"
     assert "model_group" not in config["router_settings"]  # the seed's invalid key
