@@ -38,19 +38,25 @@ def pyinfra_argv(*args: str) -> list[str]:
     return [helpers.PYINFRA, "-y", *args, helpers.INVENTORY, "deploy.py"]
 
 
-def env() -> dict:
+def env(extra: dict | None = None) -> dict:
     full = {k: v for k, v in os.environ.items() if k not in ("MASTER_KEY", "FORCE")}
     full["PYTHONUNBUFFERED"] = "1"
-    return full
+    return {**full, **(extra or {})}
 
 
-def run_and_kill(args: list[str], after: float, operation: str | None = None, limit: float = 900) -> Killed:
+def run_and_kill(
+    args: list[str],
+    after: float,
+    operation: str | None = None,
+    limit: float = 900,
+    env_extra: dict | None = None,
+) -> Killed:
     """Start pyinfra with `args`; SIGKILL it `after` s after its start, or after the operation whose
     name starts with `operation` started. Its whole process group goes (pyinfra and its ssh)."""
     proc = subprocess.Popen(
         pyinfra_argv(*args),
         cwd=helpers.REPO,
-        env=env(),
+        env=env(env_extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -106,3 +112,49 @@ def serving_version(name: str) -> str:
     )
     assert answer.status_code == 200, answer.text[:300]
     return answer.headers["x-litellm-version"]
+
+
+def release_dir(name: str, version: str) -> str | None:
+    """The venv directory on the host holding LiteLLM `version`, unless it is the running one."""
+    venvs = f"{helpers.BASE}/gateway/venvs"
+    running = helpers.ssh(name, f"readlink {helpers.BASE}/gateway/venv || true").strip()
+    found = helpers.ssh(
+        name, f"ls -d {venvs}/*/lib/python3*/site-packages/litellm-{version}.dist-info 2>/dev/null || true"
+    )
+    for line in found.split():
+        directory = line.split("/lib/python3", 1)[0]
+        if directory != running:
+            return directory
+    return None
+
+
+@dataclass
+class Outcome:
+    killed: Killed
+    restart_started: bool  # the killed run had begun its restart
+    served_between: str | None  # what served between the kill and the re-run (None: nothing)
+    rerun: helpers.DeployResult
+    served_after: str
+    record_last: dict
+    noop: helpers.DeployResult
+
+
+def kill_and_rerun(name: str, version: str, operation: str | None, after: float, key: str) -> Outcome:
+    """Change `name` to LiteLLM `version`, SIGKILL the run `after` s after `operation` started (or
+    after its own start, with operation None), check what serves, re-run the same command
+    plainly, then once more (the no-op)."""
+    args = ["--limit", name, "--data", f"litellm_version={version}"]
+    environment = {"MASTER_KEY": key}
+    killed = run_and_kill(args, after, operation, env_extra=environment)
+    restart_started = any(op.startswith("tasks/service.py | Restart") for op in killed.operations)
+    try:
+        served_between = serving_version(name) if helpers.ready(name) else None
+    except (AssertionError, httpx.HTTPError):
+        served_between = None
+    rerun = helpers.pyinfra(*args, env=environment, timeout=900)
+    served_after = serving_version(name) if rerun.returncode == 0 else "?"
+    lines = record_lines(name)
+    noop = helpers.pyinfra(*args, env=environment, timeout=600)
+    return Outcome(
+        killed, restart_started, served_between, rerun, served_after, lines[-1] if lines else {}, noop
+    )
