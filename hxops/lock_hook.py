@@ -42,6 +42,13 @@ def is_dry_run() -> bool:
     return "--dry" in sys.argv[1:]
 
 
+def over_ssh(host) -> bool:
+    """The host is reached over SSH (the lock's own session needs it; not @fake nor @local)."""
+    from pyinfra.connectors.ssh import SSHConnector
+
+    return isinstance(host.connector, SSHConnector)
+
+
 def hold(state, session: LockSession) -> None:
     """Keep `session` for the rest of this process; its step follows the host's operations."""
     _SESSIONS[session.host_name] = session

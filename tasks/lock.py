@@ -40,6 +40,9 @@ def deploy_lock_step(plan: GatewayPlan) -> None:
                 f"a real run would wait up to {timeout:g} s for it"
             )
         return
+    if not lock_hook.over_ssh(host):
+        logger.info(f"{host.name}: not an SSH host: no deploy lock")  # @fake plan tests, @local
+        return
     session = deploy_lock.LockSession(
         host.name, {k: host.data.get(k) for k in SSH_KEYS}, what="pyinfra deploy.py"
     )
