@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.e2e import kill_support as kill  # noqa: E402
 PINNED = locked_litellm_version(GATEWAY_LOCK.read_text())
 OTHER = next(iter(locks_beside()))
 GW = helpers.GATEWAY
+RELEASE_IN_NAME = re.compile(r" (?=\d+\.\d+\.\d+|[0-9a-f]{16})")
 REPORT = helpers.REPO / "reports" / "kill-matrix.md"
 
 
@@ -45,13 +47,22 @@ def prepare(target: str) -> None:
 
 
 def step_names(key: str) -> list[str]:
-    """The operations a release change runs, from one uninterrupted change (then back)."""
+    """The first operation of each step (tasks/*.py) a release change runs, then the restart and
+    the validation: from one uninterrupted change (then back)."""
     prepare(OTHER)
     args = ["--limit", GW, "--data", f"litellm_version={OTHER}"]
     done = kill.run_and_kill(args, after=10**6, env_extra={"MASTER_KEY": key})
     helpers.redeploy(GW, env={"MASTER_KEY": key})
-    short = [name.split(" | ", 1)[-1] for name in done.operations]
-    return list(dict.fromkeys(short))
+    first_of_step: dict[str, str] = {}
+    for name in done.operations:
+        step = name.split(" | ", 1)[0]
+        first_of_step.setdefault(step, name)
+    # Inside a step, the boundaries that matter most: the install, the switch, the restart.
+    inner = [
+        n for n in done.operations if n.split(" | ", 1)[-1].startswith(("Install litellm", "Restart the"))
+    ]
+    # Names carry the release (its version, its id): cut there, so a point matches both directions.
+    return list(dict.fromkeys(RELEASE_IN_NAME.split(n)[0] for n in [*first_of_step.values(), *inner]))
 
 
 def check(outcome: kill.Outcome, target: str, before: str) -> str:
