@@ -71,6 +71,8 @@ def check(outcome: kill.Outcome, target: str, before: str) -> str:
         return "the run ended before the kill point"
     if not outcome.restart_started and outcome.served_between != before:
         return f"before its restart, {outcome.served_between} served instead of {before}"
+    if outcome.lock_free_after is None:
+        return "the dead run's lock was still held 30 s after the kill"
     if outcome.rerun.returncode != 0:
         tail = [line for line in outcome.rerun.output.splitlines() if "rror" in line][-2:]
         return "re-run failed: " + " / ".join(tail)[:200]
@@ -119,6 +121,7 @@ def main() -> int:
                 (outcome.killed.last_operation or "-").split(" | ", 1)[-1][:50],
                 f"{before} -> {target}",
                 outcome.served_between or "nothing",
+                "-" if outcome.lock_free_after is None else f"{outcome.lock_free_after:.1f} s",
                 f"{outcome.rerun.seconds:.0f} s",
                 "converged" if not problem else f"FAILED: {problem}",
             )
@@ -130,7 +133,7 @@ def main() -> int:
             fleet.down()
     header = (
         "| # | kill point | killed at | last operation started | change | served after the kill "
-        "| re-run | outcome |\n|---|---|---|---|---|---|---|---|\n"
+        "| lock free after | re-run | outcome |\n|---|---|---|---|---|---|---|---|---|\n"
     )
     table = header + "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
     Path(REPORT).parent.mkdir(exist_ok=True)

@@ -137,6 +137,7 @@ class Outcome:
     served_after: str
     record_last: dict
     noop: helpers.DeployResult
+    lock_free_after: float | None  # s from the kill until the dead run's lock was free
 
 
 def kill_and_rerun(name: str, version: str, operation: str | None, after: float, key: str) -> Outcome:
@@ -146,6 +147,7 @@ def kill_and_rerun(name: str, version: str, operation: str | None, after: float,
     args = ["--limit", name, "--data", f"litellm_version={version}"]
     environment = {"MASTER_KEY": key}
     killed = run_and_kill(args, after, operation, env_extra=environment)
+    lock_free_after = seconds_until_lock_free(name)
     restart_started = any(op.startswith("tasks/service.py | Restart") for op in killed.operations)
     try:
         served_between = serving_version(name) if helpers.ready(name) else None
@@ -155,6 +157,17 @@ def kill_and_rerun(name: str, version: str, operation: str | None, after: float,
     served_after = serving_version(name) if rerun.returncode == 0 else "?"
     lines = record_lines(name)
     noop = helpers.pyinfra(*args, env=environment, timeout=600)
-    return Outcome(
-        killed, restart_started, served_between, rerun, served_after, lines[-1] if lines else {}, noop
-    )
+    last = lines[-1] if lines else {}
+    return Outcome(killed, restart_started, served_between, rerun, served_after, last, noop, lock_free_after)
+
+
+def seconds_until_lock_free(name: str, limit: float = 30) -> float | None:
+    """How long after the kill the dead run's deploy lock stayed held (None: still after `limit`)."""
+    from hxops import deploy_lock
+
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if deploy_lock.read_holder(helpers.ssh(name, deploy_lock.SHOW_COMMAND).splitlines()) is None:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None

@@ -49,6 +49,8 @@ def kill_then_rerun(version: str, operation: str, after: float, key: str) -> kil
     before = kill.serving_version(GW)
     outcome = kill.kill_and_rerun(GW, version, operation, after, key)
     assert outcome.killed.killed, f"the run ended before the kill point:\n{outcome.killed.output[-3000:]}"
+    # The dead run's lock goes with its SSH session: free at once, no timestamp to wait out.
+    assert outcome.lock_free_after is not None and outcome.lock_free_after < 10, outcome.lock_free_after
     assert outcome.served_between == before or outcome.restart_started, (
         f"killed before its restart, yet {outcome.served_between} served instead of {before}"
     )
