@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key kill-matrix
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -21,6 +21,7 @@ help:
 	@echo "make master-key    print the fleet's master key (ARGS='--fingerprints' shows only hashes)"
 	@echo "make test-fleet-key-extra  the master key's rotation and split-fleet checks (beyond make test)"
 	@echo "make client-key NAME=app  the client's key (made once, kept on this machine); ROTATE=1 [OLD_UNTIL=ISO]"
+	@echo "make kill-matrix   kill a release change at every step and at random moments; table of outcomes"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -56,6 +57,14 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 test: venv
 	$(PY) -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Issue 23: a release change SIGKILLed at every step boundary and at random moments, each followed by
+# a plain re-run; prints the table of kill points and outcomes (reports/kill-matrix.md). Its own
+# fleet on KILL_NET (default 1). RANDOM_POINTS per phase (install, restart).
+KILL_NET ?= 1
+RANDOM_POINTS ?= 3
+kill-matrix: venv
+	HX_TESTBED_NET=$(KILL_NET) $(PY) -m tests.e2e.kill_matrix --random $(RANDOM_POINTS) $(KILL_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -ra tests/unit

@@ -28,6 +28,7 @@ from tasks.venv import venv  # noqa: E402
 @deploy("bench/seed_deploy.py venv")
 def venv_then_pip_install_every_run(plan, facts, release):
     link = venv(plan, facts, release)
+    link.apply()  # the seed's pip below runs in the active venv
     settings = plan.settings
     lock = posixpath.join(settings.gateway_dir, "seed-gateway.lock")
     files.put(name="(seed) Upload the requirements", src=str(wheelhouse.GATEWAY_LOCK), dest=lock, mode="600")

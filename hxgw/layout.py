@@ -83,7 +83,9 @@ def _find(settings: Settings, index: int, *tests: str) -> str:
     """`find TREE [-path CARVED -prune -o]... TESTS`, every word shell-quoted."""
     all_trees = trees(settings)
     tree = all_trees[index]
-    words = ["find", tree.path]
+    # -ignore_readdir_race: a file that vanishes between find reading its name and looking at it
+    # (a log rotated, a venv being built) is not an error.
+    words = ["find", tree.path, "-ignore_readdir_race"]
     for inner in all_trees[:index]:
         if inner.path.startswith(tree.path + "/"):
             words += ["-path", inner.path, "-prune", "-o"]
@@ -112,22 +114,33 @@ def drift_scan_command(settings: Settings, limit: int = 20) -> str:
     return "; ".join([*parts, "true"])
 
 
+def _tolerant(*command: str) -> list[str]:
+    """`-exec` words running `command` on the found paths, where a path that vanished since find
+    saw it is no error: when the batch fails, each path is retried, and a failure counts only for
+    a path that still exists (its error is shown)."""
+    cmd = " ".join(shlex.quote(word) for word in command)
+    script = (
+        f'{cmd} "$@" 2>/dev/null && exit 0; rc=0; for f; do if ! {cmd} "$f" 2>/dev/null; then '
+        f'if [ -e "$f" ] || [ -L "$f" ]; then {cmd} "$f" || rc=1; fi; fi; done; exit $rc'
+    )
+    return ["-exec", "sh", "-c", script, "sh", "{}", "+"]
+
+
 def drift_repair_command(settings: Settings) -> str:
     """A script that puts every tree back to its model, touching only the entries that drifted:
-    chown where the owner or group differs, strip the forbidden bits where any is set."""
+    chown where the owner or group differs, strip the forbidden bits where any is set. Files that
+    vanish while it runs are skipped, not errors (_tolerant)."""
     lines = ["set -e"]
     for index, tree in enumerate(trees(settings)):
         guard = f"[ ! -d {shlex.quote(tree.path)} ] ||"
-        chown = ["-exec", "chown", "-h", f"{tree.user}:{tree.group}", "{}", "+"]
+        chown = _tolerant("chown", "-h", f"{tree.user}:{tree.group}")
         strip = ",".join(
             f"{who}-{_letters(int(digit, 8))}"
             for who, digit in zip("ugo", tree.forbidden.rjust(3, "0"), strict=True)
             if digit != "0"
         )
         lines.append(f"{guard} {_find(settings, index, *_owner_drift(tree), *chown)}")
-        lines.append(
-            f"{guard} {_find(settings, index, *_mode_drift(tree), '-exec', 'chmod', strip, '{}', '+')}"
-        )
+        lines.append(f"{guard} {_find(settings, index, *_mode_drift(tree), *_tolerant('chmod', strip))}")
     return "\n".join(lines)
 
 

@@ -177,6 +177,15 @@ class Settings(BaseModel):
     validation_ready_timeout: float = seconds(
         10.0, 600, "Seconds the validation waits for /health/readiness.", "e.g. validation_ready_timeout = 30"
     )
+    deploy_lock_timeout: float = seconds(
+        600.0,
+        3600,
+        "Seconds a deploy waits for another deploy of the same gateway (its deploy lock) before it "
+        "stops that host naming the holder. 600: longer than the slowest healthy deploy (an install, "
+        "a start that times out at 180 s and a rollback's own 180 s, and the validation), so a second "
+        "deploy waits out any live one and gives up only on one that is stuck.",
+        "e.g. deploy_lock_timeout = 900",
+    )
     keep_releases: int = integer(
         2,
         1,

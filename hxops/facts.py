@@ -257,7 +257,10 @@ class GatewayHost(FactBase):
                 f'$(systemctl show -p MainPID --value {unit_q} 2>/dev/null)"',
                 f'echo "venv $(cat {link}/.hx-release 2>/dev/null || echo -)"',
                 # Each installed release with when it was installed (tasks/prune.py keeps the newest).
+                # A venv counts with its proxy too: one half-built by a deploy before the atomic
+                # install (hxgw.install) could carry its marker without it.
                 f'for f in {root}/*/.hx-release; do [ -f "$f" ] && '
+                '[ -x "${f%/.hx-release}/bin/litellm" ] && '
                 'echo "release $(cat "$f") $(stat -c %Y "$f")"; done',
                 f"test -s {env} && echo 'env_file present'",
                 "dpkg-query -W -f='${Status}\\n' python3-venv 2>/dev/null | grep -q 'install ok installed' "

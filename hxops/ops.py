@@ -20,10 +20,14 @@ covered path must not be followed by one of these on that path.
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import shlex
+from io import StringIO
 
 from pyinfra import host, state
-from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.util import get_template
+from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
 from pyinfra.operations.util import files as file_utils
 
@@ -170,7 +174,39 @@ def template(
         host.noop(f"file {dest} is already up to date")
         return
     forget(snapshot, dest, state.is_executing)
-    yield from files.template._inner(src=src, dest=dest, user=user, group=group, mode=mode, **data)
+    text = render(src, data)
+    if not state.is_executing or host.get_fact(Sha1File, path=dest) == _sha1(text):
+        # Planning (files.template shows --diff), or only the owner or mode drifted.
+        yield from files.template._inner(src=src, dest=dest, user=user, group=group, mode=mode, **data)
+        return
+    yield from replace_atomically(dest, text, user, group, mode)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def replace_atomically(dest: str, text: str, user=None, group=None, mode=None):
+    """Commands that write `text` to `dest` so that a reader (the gateway, systemd, a shell) only
+    ever sees the old file or the new one, never a part: upload beside it, give it the wanted
+    owner and mode (else the old file's), rename over it. pyinfra's SFTP upload writes `dest` in
+    place (its temporary file only under sudo), so a killed run could leave half a config."""
+    d, t = (
+        shlex.quote(dest),
+        shlex.quote(posixpath.join(posixpath.dirname(dest), f".{posixpath.basename(dest)}.hx-new")),
+    )
+    yield StringCommand(f"rm -f {t}")
+    yield FileUploadCommand(
+        StringIO(text), posixpath.join(posixpath.dirname(dest), f".{posixpath.basename(dest)}.hx-new")
+    )
+    keep = f"if [ -e {d} ]; then chown --reference={d} {t} && chmod --reference={d} {t}; fi"
+    steps = [keep]
+    if user or group:
+        steps.append(f"chown {shlex.quote(user or '')}{':' + shlex.quote(group) if group else ''} {t}")
+    if mode is not None:
+        steps.append(f"chmod {mode_int(mode)} {t}")
+    steps.append(f"mv -f {t} {d}")
+    yield StringCommand(" && ".join(f"{{ {step}; }}" for step in steps))
 
 
 @operation()
@@ -186,7 +222,9 @@ def file(path: str, user: str | None = None, group: str | None = None, mode=None
 
 @operation()
 def link(path: str, target: str, user: str | None = None, group: str | None = None, snapshot=None):
-    """files.link(path, target, user, group): a symlink to `target`."""
+    """files.link(path, target, user, group): a symlink to `target`, switched atomically (a new
+    link beside it renamed over it: the path always names the old target or the new one, where
+    files.link removes it first)."""
     entry = snapshot_of(snapshot, path)
     if (
         entry is not None
@@ -197,7 +235,16 @@ def link(path: str, target: str, user: str | None = None, group: str | None = No
         host.noop(f"link {path} already exists")
         return
     forget(snapshot, path, state.is_executing)
-    yield from files.link._inner(path=path, target=target, user=user, group=group)
+    if entry is not None and entry["type"] == "link" and entry.get("target") == target:
+        yield from files.link._inner(path=path, target=target, user=user, group=group)  # owner only
+        return
+    p, new = shlex.quote(path), shlex.quote(f"{path}.hx-new")
+    yield StringCommand(
+        f"if [ -L {p} ] || [ ! -e {p} ]; then ln -sfn {shlex.quote(target)} {new} && mv -Tf {new} {p}; "
+        f'else echo "{path} exists and is not a link: move it away" >&2; exit 1; fi'
+    )
+    if user or group:
+        yield file_utils.chown(path, user, group, dereference=False)
 
 
 @operation()

@@ -148,9 +148,10 @@ def rollback_after_failed_validation(host, settings: Settings, cause: str, recor
     True if rolled back."""
     from pyinfra import logger
 
+    from hxops.deploy_lock import under_work_lock
     from hxops.start_op import append_rolled_back, rollback_verdict
 
-    command = f"{rollback_script(settings)} {shlex.quote('validation failed: ' + cause)}"
+    command = under_work_lock(f"{rollback_script(settings)} {shlex.quote('validation failed: ' + cause)}")
     status, output = host.run_shell_command(command, _timeout=420)
     for line in output.output_lines:
         (logger.warning if status else logger.error)(f"{host.name}: {line}")

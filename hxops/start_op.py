@@ -14,6 +14,7 @@ from pyinfra import logger
 from pyinfra.api import FunctionCommand, OperationError, operation
 
 from hxops import outcome
+from hxops.deploy_lock import under_work_lock
 from hxops.deploy_record import NOT_ROLLED_BACK, ROLLED_BACK
 
 # The gateway's own error among the journal lines start.sh prints (a Python exception's last line).
@@ -45,7 +46,7 @@ def _start_or_roll_back(state, host, command: str, rollback_script: str, cause: 
     reason = gateway_error(lines) or cause
     logger.error(f"{host.name}: the new release did not become ready: rolling back")
     rolled_back, rollback_output = host.run_shell_command(
-        f"{rollback_script} {shlex.quote(cause)}", _timeout=420
+        under_work_lock(f"{rollback_script} {shlex.quote(cause)}"), _timeout=420
     )
     for line in rollback_output.output_lines:
         logger.error(f"{host.name}: {line}")

@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-KEYS = ("gateway_ip", "port")  # the gateway's address for the readiness watch
+KEYS = (
+    "gateway_ip",  # the gateway's address for the readiness watch
+    "port",
+    "deploy_lock_timeout",  # the deploy lock the rollout holds around each batch (hxops.deploy_lock)
+    "ssh_hostname",
+    "ssh_port",
+    "ssh_user",
+    "ssh_key",
+    "ssh_known_hosts_file",
+    "ssh_strict_host_key_checking",
+)
 
 
 def describe(path: str) -> dict:

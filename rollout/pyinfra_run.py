@@ -4,6 +4,7 @@ its structured results (pyinfra's JSON and the deploy's outcome documents, hxops
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -67,7 +68,14 @@ class Run:
     outcomes: dict[str, dict | None]  # host -> hxops.outcome document (None: never planned)
 
 
-def pyinfra(inventory: str, hosts: list[str], passthrough: list[str], dry: bool, log_file: Path) -> Run:
+def pyinfra(
+    inventory: str,
+    hosts: list[str],
+    passthrough: list[str],
+    dry: bool,
+    log_file: Path,
+    env: dict | None = None,
+) -> Run:
     """`pyinfra [-y|--dry --diff] --json --limit H... --data outcome_dir=D INVENTORY deploy.py ...`."""
     from hxops import outcome
 
@@ -84,7 +92,15 @@ def pyinfra(inventory: str, hosts: list[str], passthrough: list[str], dry: bool,
     with open(log_file, "w+") as log:
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
-        proc = subprocess.run(wrapped, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
+        proc = subprocess.run(
+            wrapped,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            timeout=3600,
+            env={**os.environ, **(env or {})},
+        )
         seconds = time.monotonic() - started
         log.write(f"(exit {proc.returncode}, {seconds:.1f} s)\n")
         log.seek(0)

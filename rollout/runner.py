@@ -4,11 +4,15 @@ readiness watches (rollout.readiness); each host's result from structured data (
 from __future__ import annotations
 
 import fnmatch
+import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hxgw.settings import Settings
+from hxops import deploy_lock
 from rollout import logic
 from rollout.lb import LoadBalancer
 from rollout.pyinfra_run import REPO, RolloutError, Run, load_inventory, pyinfra
@@ -16,6 +20,9 @@ from rollout.readiness import ReadinessWatch
 
 # Plan-time info lines that say nothing about what would change (left out of the --dry preview).
 NOISE = ("identity confirmed", " holds all ", "found in known_hosts")
+
+# The settings model's default, for hosts whose data does not set it.
+DEFAULT_LOCK_TIMEOUT = Settings.model_fields["deploy_lock_timeout"].default
 
 # --- the rollout -----------------------------------------------------------------------------
 
@@ -51,6 +58,7 @@ class Rollout:
             self.inventory.gateways = chosen
         self.lbs = [LoadBalancer(n, options.inventory) for n in self.inventory.loadbalancers]
         self.results: dict[str, logic.HostResult] = {}
+        self.lock_token = secrets.token_hex(12)  # this rollout's pyinfra runs join its locks
 
     # -- planning --
 
@@ -183,7 +191,48 @@ class Rollout:
             say(f"    {', '.join(others)}: drained on the load balancer, not part of this rollout")
         return set(ours)
 
+    def lock_batch(self, batch: list[str]) -> tuple[dict, list]:
+        """The deploy lock of each gateway of the batch (hxops.deploy_lock), taken before its drain
+        and held until it is back on the load balancer; a gateway another deploy holds for the
+        whole wait fails with the holder's name and is not touched."""
+
+        def take(host: str):
+            data = self.inventory.data.get(host, {})
+            session = deploy_lock.LockSession(host, data, "python -m rollout", token=self.lock_token)
+            timeout = float(data.get("deploy_lock_timeout") or DEFAULT_LOCK_TIMEOUT)
+            try:
+                waited = session.acquire(timeout)
+            except (deploy_lock.LockBusy, RuntimeError) as error:
+                return host, None, str(error)
+            if session.waited_for is not None:
+                say(
+                    f"    {host}: waited {waited:.0f} s for the deploy lock ({session.waited_for.describe()})"
+                )
+            return host, session, None
+
+        with ThreadPoolExecutor(max_workers=max(len(batch), 1)) as pool:
+            taken = list(pool.map(take, batch))
+        sessions = {host: session for host, session, _ in taken if session}
+        refused = [
+            logic.HostResult(host, logic.FAILED, "-", f"{why}; nothing deployed")
+            for host, _, why in taken
+            if why
+        ]
+        return sessions, refused
+
     def deploy_batch(self, batch: list[str], role: str, plans: dict, drained_before: set[str]) -> list:
+        sessions, refused = self.lock_batch(batch)
+        for result in refused:
+            result.role = role
+            say(f"    {result.name}: {result.status} {result.detail}")
+        try:
+            locked = [h for h in batch if h in sessions]
+            return refused + (self._deploy_locked(locked, role, plans, drained_before) if locked else [])
+        finally:
+            for session in sessions.values():
+                session.release()
+
+    def _deploy_locked(self, batch: list[str], role: str, plans: dict, drained_before: set[str]) -> list:
         restarting = [h for h in batch if plans.get(h, {}).get("restart")]
         to_drain = restarting if self.lbs else []
         say(
@@ -220,7 +269,8 @@ class Rollout:
                 watches[host] = ReadinessWatch(url)
                 watches[host].start()
         log = self.log_dir / f"{role.replace(' ', '-')}.log"
-        run = pyinfra(self.o.inventory, batch, self.o.passthrough, False, log)
+        lock = {deploy_lock.TOKEN_ENV: self.lock_token}  # the pyinfra run joins the locks held here
+        run = pyinfra(self.o.inventory, batch, self.o.passthrough, False, log, env=lock)
         outcomes = []
         for host in batch:
             result = logic.classify(host, run.returncode, run.results, run.outcomes.get(host))

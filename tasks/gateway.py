@@ -22,6 +22,7 @@ from hxops.plan import GatewayPlan, HostRefused, gateway_plan
 from tasks.backends import backends
 from tasks.config import config
 from tasks.layout import layout
+from tasks.lock import deploy_lock_step
 from tasks.packages import packages
 from tasks.precheck import precheck
 from tasks.preflight import preflight
@@ -50,16 +51,17 @@ def deploy_gateway(
     plan = plan or gateway_plan(host)  # the data, checked before any step runs
     outcome.record(host, planned=True)
     try:
+        deploy_lock_step(plan)  # one deploy per gateway at a time; held until this run ends here
         checked = precheck(plan)  # binaries, then the identity guard
         release = preflight(plan, checked.facts)  # OS, Python, disk, port, installer, service_user
         packages(checked.facts)
         layout(plan, checked.facts.snapshot)  # user, group, directories, permission model
-        venv_link = venv_step(plan, checked.facts, release)
+        venv_switch = venv_step(plan, checked.facts, release)
         reach = backends(plan)  # connectivity from the gateway host
         config_files = config(plan, checked.facts)  # config.yaml and the master key's file
         unit_file = unit(plan, checked.facts)
         scripts(plan, checked.facts.snapshot)
-        running = service_step(plan, checked.facts, [venv_link, *config_files, unit_file])
+        running = service_step(plan, checked.facts, [venv_switch, *config_files, unit_file])
         if validate_step is not None:
             validate_step(plan, checked.api_url, reach, running.restarting)  # from the control machine
         keep_release(plan, checked.facts.snapshot, running)  # the rollback target

@@ -16,6 +16,7 @@ import shlex
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
+from hxops.deploy_lock import under_work_lock
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 from hxops.wheelhouse import Release
@@ -44,8 +45,15 @@ def prune_releases(plan: GatewayPlan, facts: HostFacts, release: Release) -> Non
         release.id, facts.venv_release, facts.releases, facts.release_times, settings.keep_releases
     )
     if old:
-        paths = " ".join(shlex.quote(posixpath.join(settings.venv_root, r)) for r in old)
+        # Each venv leaves its release's name in one rename, then goes: a killed run never leaves a
+        # half-removed venv that still looks installed (the install clears venvs/.trash-*).
+        moves = [
+            f"mv -T {shlex.quote(posixpath.join(settings.venv_root, r))} "
+            f"{shlex.quote(posixpath.join(settings.venv_root, '.trash-' + r))}"
+            for r in old
+        ]
+        trash = " ".join(shlex.quote(posixpath.join(settings.venv_root, ".trash-" + r)) for r in old)
         server.shell(
             name=f"Remove old release venvs {', '.join(old)} (keep_releases = {settings.keep_releases})",
-            commands=[f"rm -rf {paths}"],
+            commands=[under_work_lock(" && ".join([*moves, f"rm -rf {trash}"]))],
         )

@@ -15,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import server
 
 from hxops import deploy_record, fleet_key, ops, release
+from hxops.deploy_lock import under_work_lock
 from hxops.facts import Snapshot
 from hxops.plan import GatewayPlan
 from tasks.service import ServiceOutcome
@@ -32,13 +33,14 @@ def keep_release(plan: GatewayPlan, snapshot: Snapshot, service: ServiceOutcome)
         snapshot=snapshot,
     )
     if service.restarting or not release.last_good_matches(service.release_state):
+        # ONE remote command, under the work lock: a run killed between the two would leave the
+        # release saved but unrecorded, and the re-run (nothing to save) would never record it.
+        save = f"{release.rollback_script(settings)} --save"
+        record = deploy_record.Record.of(plan).command(deploy_record.UPDATED)
         server.shell(
-            name="Keep this release as the last known good (the rollback target)",
-            commands=[f"{release.rollback_script(settings)} --save"],
-        )
-        server.shell(
-            name=f"Append to the deployment record ({deploy_record.record_file(settings)})",
-            commands=[deploy_record.Record.of(plan).command(deploy_record.UPDATED)],
+            name="Keep this release as the last known good (the rollback target) and append it to "
+            f"the deployment record ({deploy_record.record_file(settings)})",
+            commands=[under_work_lock(f"{save} && {record}")],
         )
     if plan.master_key_given:
         fleet_key.keep_given_key(

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
 from hxops import deploy_record, outcome, release
+from hxops.deploy_lock import under_work_lock
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 from hxops.start_op import start_gateway
@@ -37,7 +37,8 @@ class ServiceOutcome:
 
 
 @deploy("tasks/service.py")
-def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[OperationMeta]) -> ServiceOutcome:
+def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list) -> ServiceOutcome:
+    """`restart_triggers`: operations (and the venv switch, tasks/venv.py) whose change restarts."""
     settings = plan.settings
     start = posixpath.join(settings.scripts_dir, "start.sh")
     release_state = release.read_state(host, settings)
@@ -53,10 +54,13 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
     stale = release.stale_reason(release_state)
     if stale and not restart_needed:
         logger.warning(f"{host.name}: the running gateway is stale: {stale}; restarting it")
+    for trigger in restart_triggers:
+        if hasattr(trigger, "apply"):
+            trigger.apply()  # the venv link, switched only now: right before the (re)start
     if restart_needed or stale:
         start_gateway(
             name="Restart the gateway and wait for readiness",
-            command=f"{start} --restart",
+            command=under_work_lock(f"{start} --restart"),
             rollback_script=release.rollback_script(settings),
             record=record,
             cause="the gateway did not become ready after the restart",
@@ -64,7 +68,7 @@ def service(plan: GatewayPlan, facts: HostFacts, restart_triggers: list[Operatio
     elif facts.service_state != "active":
         start_gateway(
             name="Start the gateway and wait for readiness",
-            command=start,
+            command=under_work_lock(start),
             rollback_script=release.rollback_script(settings),
             record=record,
             cause="the gateway did not become ready at start",

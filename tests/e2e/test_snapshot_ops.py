@@ -95,7 +95,7 @@ def test_file_directory_and_link_drift_is_repaired(first_deploy):
         "tasks/config.py | config.yaml is root:group 640",
         "tasks/scripts.py | Service script start.sh",
         "tasks/scripts.py | Service script status.sh",
-        "tasks/venv.py | Activate venv release",
+        "tasks/service.py | Activate venv release",  # switched right before the restart
     )
     assert stats(*paths) == before
     assert helpers.ssh(GATEWAY, f"readlink {LINK}").strip() == target

@@ -29,11 +29,11 @@ def test_installer_choice():
 
 def test_pip_fallback_script_uses_the_wheelhouse_offline_and_hash_checked():
     script = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1", installer="pip")
-    assert "python3 -m venv /v/r1" in script
-    assert "/v/r1/bin/pip install" in script and "--no-index --find-links /g/.install-r1" in script
+    assert "python3 -m venv /v/.build-r1" in script  # built under a temporary name
+    assert "/v/.build-r1/bin/pip install" in script and "--no-index --find-links /g/.install-r1" in script
     assert "--require-hashes -r /g/.install-r1/gateway.lock" in script
     assert "uv" not in script.replace("/v/r1", "")
-    assert "--no-compile" not in script  # pip writes the bytecode itself
+    assert "--no-compile" in script  # compileall writes the bytecode, naming the final path
     assert script.endswith("rm -rf /g/.install-r1 /g/wh.tar")
 
 
@@ -43,19 +43,23 @@ def test_uv_script_unpacks_uv_from_its_wheel():
     assert '"$uv" pip install' in script and "--offline --no-index" in script
 
 
-def test_uv_writes_the_bytecode_and_nothing_imports_the_proxy_before_its_start():
-    """The service cannot write bytecode: the install writes it; a smoke import would only
+def test_the_install_writes_the_bytecode_then_moves_the_venv_into_place_and_imports_nothing():
+    """The service cannot write bytecode: the install writes it (naming the final path), marks the
+    build complete, and only then renames it to the release's name; a smoke import would only
     repeat what the first start proves."""
     lines = install_script("r1", "/v/r1", None, "/g/wh.tar", "/g/.install-r1").splitlines()
     install = next(i for i, line in enumerate(lines) if '"$uv" pip install' in line)
+    compiled = next(i for i, line in enumerate(lines) if "compileall" in line)
     release = next(i for i, line in enumerate(lines) if ".hx-release" in line)
-    assert "--compile-bytecode" in lines[install] and install < release
-    assert not any("litellm" in line or "compileall" in line for line in lines)
+    moved = lines.index("mv -T /v/.build-r1 /v/r1")
+    assert install < compiled < release < moved
+    assert "-s /v/.build-r1 -p /v/r1" in lines[compiled]
+    assert not any("import litellm" in line or "bin/litellm" in line for line in lines)
 
 
 def test_index_install_is_pip_even_when_uv_is_asked_for():
     script = install_script("r1", "/v/r1", "/g/gateway-r1.lock", None, "/g/.install-r1", installer="uv")
-    assert "/v/r1/bin/pip install" in script and "--no-index" not in script
+    assert "/v/.build-r1/bin/pip install" in script and "--no-index" not in script
 
 
 # ---------- the wheelhouse ----------

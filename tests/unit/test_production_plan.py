@@ -21,7 +21,7 @@ def test_production_plan_renders_every_step(tmp_path):
     assert "identity confirmed, the host owns 192.168.10.39" in output
     for step in (
         "tasks/layout.py | System user hx-gateway",
-        "tasks/venv.py | Activate venv release",
+        "tasks/service.py | Activate venv release",  # switched right before the restart
         "tasks/config.py | Render config.yaml",
         "tasks/config.py | Install the master key of the fleet (value not shown)",
         "tasks/unit.py | Install hx-litellm-gateway.service",
