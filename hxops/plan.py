@@ -29,6 +29,7 @@ from hxgw.settings import (
 )
 from hxops import outcome
 from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
+from hxops.monitoring_link import MonitoringTarget, metrics_token, monitoring_target
 from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
@@ -47,6 +48,8 @@ class GatewayPlan:
     gateway_lock: Path = GATEWAY_LOCK  # what the venv installs: hxops.gateway_locks.lock_for
     cache: CacheTarget | None = None  # the `caches` group's Redis (hxops.redis_link), if any
     redis_password: str | None = field(default=None, repr=False)  # never printed
+    monitoring: MonitoringTarget | None = None  # the `monitoring` group's host (hxops.monitoring_link)
+    metrics_token: str | None = field(default=None, repr=False)  # never printed
 
 
 class HostRefused(Exception):
@@ -113,7 +116,11 @@ def gateway_plan(host) -> GatewayPlan:
             "on any host:\n  - " + "\n  - ".join(problems)
         )
     password = redis_password() if cache is not None else None
-    return GatewayPlan(host.name, settings, catalogue, router, master_key, lock, cache, password)
+    monitoring = monitoring_target(host.inventory)
+    token = metrics_token() if monitoring is not None else None
+    return GatewayPlan(
+        host.name, settings, catalogue, router, master_key, lock, cache, password, monitoring, token
+    )
 
 
 def refuse(host, state, reason: str) -> NoReturn:
