@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
-APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
+APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl chromium
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench bench-metrics rollout lock history status
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -18,6 +18,7 @@ help:
 	@echo "make lock LITELLM=X.Y.Z  lock a LiteLLM release (refused ones excluded) and set litellm_version"
 	@echo "                   BESIDE=1: lock it beside the pin (requirements/gateway-X.Y.Z.lock)"
 	@echo "make history       the fleet's deployment record, oldest first (ARGS=--json)"
+	@echo "make status        the whole fleet on one screen: gateways, model groups, alerts (ARGS=--json)"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -78,6 +79,11 @@ testbed-status: venv
 bench: venv
 	$(PY) bench/run.py
 
+# Only the metrics' cost rows (req/s and p50 with metrics on and off, Prometheus's memory with 10
+# gateways) on a fleet of their own: bench/metrics-results.{md,json}.
+bench-metrics: venv
+	$(PY) bench/metrics_cost.py
+
 # Canary first, then BATCH gateways at a time, each drained from HAProxy around its restart;
 # a bad change rolls back and stops the rollout. ARGS: --dry, --data k=v, --group-data DIR, ...
 BATCH ?= 1
@@ -93,3 +99,7 @@ lock: venv
 # The deployment record of every gateway in INVENTORY, oldest first, read from the hosts (ARGS=--json).
 history: venv
 	$(PY) -m hxops.history $(INVENTORY) $(ARGS)
+
+# The whole fleet on one screen, from the `monitoring` group's Prometheus, or direct probes without one.
+status: venv
+	$(PY) -m hxops.status $(INVENTORY) $(ARGS)

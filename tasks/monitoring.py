@@ -37,6 +37,8 @@ RULES = f"{CONFIG_DIR}/hx-alerts.yml"
 ALERTMANAGER_CONFIG = f"{CONFIG_DIR}/alertmanager.yml"
 TOKEN_FILE = f"{CONFIG_DIR}/metrics-token"
 STORAGE = "/var/lib/prometheus"
+# The operator's page (a console template, read per request: no reload): /consoles/hx-fleet.html.
+CONSOLES = f"{CONFIG_DIR}/consoles"
 
 
 @deploy("tasks/monitoring.py")
@@ -96,6 +98,15 @@ def monitoring() -> None:
         ),
         token_op,
     ]
+    files.directory(name=CONSOLES, path=CONSOLES, user="root", group="prometheus", mode="750")
+    files.put(
+        name=f"Install the operator's page {CONSOLES}/hx-fleet.html",
+        src=paths.template("monitoring/consoles/hx-fleet.html"),
+        dest=f"{CONSOLES}/hx-fleet.html",
+        user="root",
+        group="prometheus",
+        mode="640",
+    )
     alertmanager_files = [
         files.template(
             name=f"Render {ALERTMANAGER_CONFIG}",
@@ -135,7 +146,7 @@ def monitoring() -> None:
         f"--storage.tsdb.path={STORAGE}/metrics2/ "
         f"--storage.tsdb.retention.time={s.prometheus_retention_days}d "
         f"--web.listen-address={s.monitoring_ip}:{s.prometheus_port} "
-        "--web.console.templates=/etc/prometheus/consoles "
+        f"--web.console.templates={CONSOLES} "
         "--web.console.libraries=/etc/prometheus/console_libraries",
     )
     hardened_service(

@@ -15,8 +15,10 @@ import posixpath
 from io import StringIO
 from urllib.parse import urlsplit
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
 from hxops import ops, paths
@@ -24,9 +26,10 @@ from hxops.facts import Snapshot
 from hxops.monitoring_link import TEXTFILE_DIR, token_env_content
 from hxops.plan import GatewayPlan
 from hxops.security import secret_file
-from tasks.exporters import node_exporter
+from tasks.exporters import NODE_EXPORTER, drop_in, node_exporter
 
 PROBE_UNIT = "hx-backend-probe.service"
+PROBE_UNIT_FILE = f"/etc/systemd/system/{PROBE_UNIT}"
 PROBE_DIR = "/etc/hx-monitoring"
 PROBE_SCRIPT = f"{PROBE_DIR}/hx-backend-probe.py"
 PROBE_CONFIG = f"{PROBE_DIR}/hx-backend-probe.json"
@@ -67,6 +70,7 @@ def probe_config(plan: GatewayPlan) -> dict:
     ]
     return {
         "interval_s": plan.monitoring.settings.backend_probe_interval_s,
+        "venv_link": plan.settings.venv_link,
         "backends": [{"name": b.name, "url": b.url} for b in catalogue.backends],
         "members": members,
     }
@@ -87,6 +91,7 @@ def backend_addresses(plan: GatewayPlan) -> str:
 @deploy("tasks/monitoring_agent.py")
 def monitoring_agent(plan: GatewayPlan) -> None:
     if plan.monitoring is None:
+        _leave_monitoring()
         return
     node_exporter(plan.monitoring)
     files.directory(name=PROBE_DIR, path=PROBE_DIR, user="root", group="root", mode="755")
@@ -111,7 +116,7 @@ def monitoring_agent(plan: GatewayPlan) -> None:
     unit = files.template(
         name=f"Render {PROBE_UNIT}",
         src=paths.template("hx-backend-probe.service.j2"),
-        dest=f"/etc/systemd/system/{PROBE_UNIT}",
+        dest=PROBE_UNIT_FILE,
         user="root",
         group="root",
         mode="644",
@@ -130,3 +135,20 @@ def monitoring_agent(plan: GatewayPlan) -> None:
         enabled=True,
         restarted=restart,
     )
+
+
+def _leave_monitoring() -> None:
+    """Out of the `monitoring` group (or never in it): no probe, no exporter left running. One
+    fact; nothing at all when the probe's unit was never installed."""
+    if not host.get_fact(File, path=PROBE_UNIT_FILE):
+        return
+    for unit in (PROBE_UNIT, f"{NODE_EXPORTER}.service"):
+        systemd.service(
+            name=f"{unit} stopped and disabled (no `monitoring` group)",
+            service=unit,
+            running=False,
+            enabled=False,
+        )
+    files.file(name=f"Remove {PROBE_UNIT_FILE}", path=PROBE_UNIT_FILE, present=False)
+    files.file(name=f"Remove {drop_in(NODE_EXPORTER)}", path=drop_in(NODE_EXPORTER), present=False)
+    systemd.daemon_reload(name="Reload systemd for the removed units")

@@ -6,9 +6,11 @@ Every INTERVAL seconds: GET each backend's /api/tags (what Ollama serves) from t
   hx_backend_up{backend, api_base}                   1 answered, 0 not
   hx_backend_probe_seconds{backend, api_base}        how long the answer took
   hx_model_member_up{model_group, backend, model}    1 when its backend answered and lists the model
+  hx_gateway_release_info{release, litellm_version}  1: the release the gateway's venv link names
 atomically into TEXTFILE_DIR/hx_backends.prom. Usage: hx-backend-probe.py CONFIG.json TEXTFILE_DIR
 """
 
+import glob
 import json
 import os
 import sys
@@ -30,6 +32,20 @@ def probe(url: str, timeout: float) -> tuple[set | None, float]:
             return names, time.monotonic() - started
     except (OSError, ValueError, AttributeError):
         return None, time.monotonic() - started
+
+
+def release_info(venv_link: str) -> str:
+    try:
+        release = os.readlink(venv_link)
+    except OSError:
+        return ""
+    found = glob.glob(os.path.join(release, "lib", "python3*", "site-packages", "litellm-*.dist-info"))
+    version = os.path.basename(found[0])[len("litellm-") : -len(".dist-info")] if found else ""
+    where = f'release="{label(os.path.basename(release))}",litellm_version="{label(version)}"'
+    return (
+        "# HELP hx_gateway_release_info The release (venv) the gateway serves and its LiteLLM version.\n"
+        f"# TYPE hx_gateway_release_info gauge\nhx_gateway_release_info{{{where}}} 1\n"
+    )
 
 
 def render(config: dict, answers: dict) -> str:
@@ -60,7 +76,7 @@ def render(config: dict, answers: dict) -> str:
             f'model="{label(member["model"])}"'
         )
         lines.append(f"hx_model_member_up{{{where}}} {int(up)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + release_info(config["venv_link"])
 
 
 def main() -> None:
