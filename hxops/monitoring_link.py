@@ -18,11 +18,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra.api.exceptions import DeployError
-
 from hxgw.errors import ConfigError
 from hxgw.monitoring_settings import MonitoringSettings, parse_monitoring_settings
 from hxops.kept_secret import kept_secret
+from hxops.role_host import only_host
 
 TOKEN_VARIABLE = "METRICS_TOKEN"
 # What the gateway's EnvironmentFile names the token (templates/hx_auth.py reads it).
@@ -61,21 +60,10 @@ def metrics_token() -> str:
 
 def monitoring_target(inventory) -> MonitoringTarget | None:
     """The inventory's one monitoring host and its checked settings, or None without the group."""
-    hosts = list(inventory.get_group("monitoring", default=[]))
-    if not hosts:
-        return None
-    if len(hosts) > 1:
-        raise DeployError(
-            f"the `monitoring` group has {len(hosts)} hosts ({', '.join(h.name for h in hosts)}); "
-            "keep one host in `monitoring`"
-        )
-    try:
-        return MonitoringTarget(hosts[0].name, parse_monitoring_settings(hosts[0].data))
-    except ConfigError as error:
-        raise DeployError(
-            f"{hosts[0].name}: the monitoring host's data has {len(error.problems)} problem(s); nothing "
-            "was changed on any host:\n  - " + "\n  - ".join(error.problems)
-        ) from None
+    found = only_host(
+        inventory, "monitoring", "keep one host in `monitoring`", "monitoring host", parse_monitoring_settings
+    )
+    return MonitoringTarget(*found) if found else None
 
 
 def host_address(host) -> str | None:

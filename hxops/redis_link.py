@@ -19,12 +19,10 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra.api.exceptions import DeployError
-
 from hxgw.cache_settings import CacheSettings, check_redis_password, parse_cache_settings
-from hxgw.errors import ConfigError
 from hxgw.settings import Settings
 from hxops.kept_secret import kept_secret
+from hxops.role_host import only_host
 
 PASSWORD_VARIABLE = "REDIS_PASSWORD"
 ROUTER_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password")
@@ -49,21 +47,14 @@ def redis_password() -> str:
 
 def cache_target(inventory) -> CacheTarget | None:
     """The inventory's one cache host and its checked settings, or None without a `caches` group."""
-    hosts = list(inventory.get_group("caches", default=[]))
-    if not hosts:
-        return None
-    if len(hosts) > 1:
-        raise DeployError(
-            f"the `caches` group has {len(hosts)} hosts ({', '.join(h.name for h in hosts)}); the "
-            "gateways share ONE Redis: keep one host in `caches`"
-        )
-    try:
-        return CacheTarget(hosts[0].name, parse_cache_settings(hosts[0].data))
-    except ConfigError as error:
-        raise DeployError(
-            f"{hosts[0].name}: the cache host's data has {len(error.problems)} problem(s); nothing was "
-            "changed on any host:\n  - " + "\n  - ".join(error.problems)
-        ) from None
+    found = only_host(
+        inventory,
+        "caches",
+        "the gateways share ONE Redis: keep one host in `caches`",
+        "cache host",
+        parse_cache_settings,
+    )
+    return CacheTarget(*found) if found else None
 
 
 def router_redis_settings(target: CacheTarget) -> dict:

@@ -102,24 +102,25 @@ def node_exporter(target: MonitoringTarget) -> None:
 REDIS_EXPORTER_ENV = "/etc/default/hx-redis-exporter"
 
 
+def prometheus_secret(path: str, content_source, what: str):
+    """A root:prometheus 640 file holding a secret (hxops.security.secret_file); returns the
+    content operation (its change restarts the service that reads it)."""
+    written = secret_file(
+        name=f"Install {what} in {path} (value not shown)",
+        path=path,
+        group="prometheus",
+        content_source=content_source,
+        what=what,
+    )
+    files.file(name=f"{path} is root:prometheus 640", path=path, user="root", group="prometheus", mode="640")
+    return written
+
+
 @deploy("tasks/exporters.py: redis exporter")
 def redis_exporter(target: MonitoringTarget, cache, password: str) -> None:
     """prometheus-redis-exporter on the cache host: Redis's own numbers (and redis_up), with the
     password from a root:prometheus 640 file (REDIS_PASSWORD, the variable the exporter reads)."""
-    env = secret_file(
-        name=f"Install the Redis password for the exporter in {REDIS_EXPORTER_ENV} (value not shown)",
-        path=REDIS_EXPORTER_ENV,
-        group="prometheus",
-        content_source=lambda: f"REDIS_PASSWORD={password}\n",
-        what="the Redis password",
-    )
-    files.file(
-        name=f"{REDIS_EXPORTER_ENV} is root:prometheus 640",
-        path=REDIS_EXPORTER_ENV,
-        user="root",
-        group="prometheus",
-        mode="640",
-    )
+    env = prometheus_secret(REDIS_EXPORTER_ENV, lambda: f"REDIS_PASSWORD={password}\n", "the Redis password")
     hardened_service(
         REDIS_EXPORTER,
         REDIS_EXPORTER,

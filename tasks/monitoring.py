@@ -28,8 +28,7 @@ from pyinfra.operations import files, server
 from hxops import outcome, paths
 from hxops.alert_rules import alert_rules
 from hxops.monitoring_link import metrics_token, monitoring_target, scrape_targets
-from hxops.security import secret_file
-from tasks.exporters import hardened_service, node_exporter
+from tasks.exporters import hardened_service, node_exporter, prometheus_secret
 
 CONFIG_DIR = "/etc/prometheus/hx"
 PROMETHEUS_CONFIG = f"{CONFIG_DIR}/prometheus.yml"
@@ -59,20 +58,7 @@ def monitoring() -> None:
             mode="750",
         )
     files.directory(name=CONFIG_DIR, path=CONFIG_DIR, user="root", group="prometheus", mode="750")
-    token_op = secret_file(
-        name=f"Install the metrics token in {TOKEN_FILE} (value not shown)",
-        path=TOKEN_FILE,
-        group="prometheus",
-        content_source=lambda: token + "\n",
-        what="the metrics token",
-    )
-    files.file(
-        name=f"{TOKEN_FILE} is root:prometheus 640",
-        path=TOKEN_FILE,
-        user="root",
-        group="prometheus",
-        mode="640",
-    )
+    token_op = prometheus_secret(TOKEN_FILE, lambda: token + "\n", "the metrics token")
     prometheus_files = [
         files.template(
             name=f"Render {PROMETHEUS_CONFIG}",
