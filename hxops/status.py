@@ -5,7 +5,8 @@ requests per second, error % and p95 latency; per model group its live and cooli
 alerts firing. With a `monitoring` group everything comes from its Prometheus (one HTTP API, the
 numbers the alerts see). Without one, from direct probes: each gateway's /health/readiness, its
 release over SSH (pyinfra's connector, as `make history`), HAProxy's state through hx-lb-ctl, each
-backend's /api/tags; request rates need the metrics and show '-'. Reading changes nothing.
+backend's /api/tags; request rates need the metrics and show '-'. `--direct` probes directly even
+with a `monitoring` group (Prometheus down). Reading changes nothing.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def render(snapshot: dict) -> str:
     return "\n".join(lines)
 
 
-def snapshot_of(inventory_path: str) -> dict:
+def snapshot_of(inventory_path: str, direct: bool = False) -> dict:
     from pyinfra.api import Config, State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
@@ -139,7 +140,7 @@ def snapshot_of(inventory_path: str) -> dict:
         state.init(inventory, Config())
         gateways = [h.name for h in inventory.get_group("gateways", default=[])]
         target = monitoring_target(inventory)
-        if target is not None:
+        if target is not None and not direct:
             s = target.settings
             return prometheus_snapshot(Prometheus(f"http://{s.monitoring_ip}:{s.prometheus_port}"), gateways)
         return direct_snapshot(inventory)
@@ -149,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make status", description=__doc__.splitlines()[0])
     parser.add_argument("inventory", nargs="?", default=DEFAULT_INVENTORY, help="pyinfra inventory")
     parser.add_argument("--json", action="store_true", help="print what the screen shows as JSON")
+    parser.add_argument(
+        "--direct", action="store_true", help="probe the hosts directly even with a monitoring group"
+    )
     args = parser.parse_args(argv)
     try:
-        snapshot = snapshot_of(args.inventory)
+        snapshot = snapshot_of(args.inventory, direct=args.direct)
     except OSError as error:
         print(f"make status: cannot read the fleet's state: {error}", file=sys.stderr)
         return 1

@@ -9,9 +9,11 @@ other modules expect it (no monitoring, one worker).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -198,7 +200,7 @@ def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
         fleet.power_on("llm-02")
         fleet.power_on("llm-01")
         helpers.ssh(cache_host, "systemctl start redis-server")
-        helpers.ssh(GATEWAY, f"{helpers.SCRIPTS}/start.sh")
+        helpers.ssh(GATEWAY, f"{helpers.SCRIPTS}/start.sh", timeout=300)  # two workers, a busy host
     back, seen = time.monotonic(), len(monitoring.received())
     for what, (alertname, labels) in expected.items():
         mon.wait_until(
@@ -302,3 +304,45 @@ def _table(dom: str, table_id: str) -> list[list[str]]:
     parser = Rows()
     parser.feed(dom)
     return [row for row in parser.rows if row]
+
+
+def status(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "hxops.status", helpers.INVENTORY, "--json", *args],
+        cwd=helpers.REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_make_status_shows_the_fleet_from_prometheus_and_from_direct_probes_alike(monitored):
+    client = OpenAI(
+        base_url=f"{helpers.url(GATEWAY)}/v1", api_key=monitored["key"], max_retries=0, timeout=60
+    )
+    for _ in range(3):
+        client.chat.completions.create(model="hx-chat", messages=[{"role": "user", "content": helpers.HX_OK}])
+
+    def with_rate() -> dict | None:
+        snapshot = status()
+        row = next(r for r in snapshot["gateways"] if r["gateway"] == GATEWAY)
+        return snapshot if row["rps"] else None
+
+    mon.wait_until("make status shows the gateway's request rate", lambda: with_rate() is not None, 30)
+    from_prometheus, direct = status(), status("--direct")
+    assert from_prometheus["source"].startswith("Prometheus http://")
+    assert direct["source"].startswith("direct probes")
+    for snapshot in (from_prometheus, direct):
+        rows = {row["gateway"]: row for row in snapshot["gateways"]}
+        assert set(rows) == set(monitored["gateways"])
+        for row in rows.values():
+            assert row["ready"] is True and row["lb"] == "UP", row
+            assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", row["litellm"] or ""), row
+        assert set(snapshot["groups"]) == {"hx-chat", "hx-chat-fast", "hx-chat-premium"}
+        assert snapshot["groups"]["hx-chat"]["down"] == []
+    assert [r["release"] for r in from_prometheus["gateways"]] == [r["release"] for r in direct["gateways"]]
+    assert sorted(from_prometheus["groups"]["hx-chat"]["live"]) == sorted(direct["groups"]["hx-chat"]["live"])
+    assert from_prometheus["alerts"] == [] and direct["alerts"] is None
+    assert all(r["rps"] is None for r in direct["gateways"]), "direct probes have no request rates"
