@@ -177,19 +177,24 @@ def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
         "Redis down": ("HxRedisDown", {"host": cache_host}),
     }
     seen = len(monitoring.received())  # notifications from the deploy's restarts do not count
-    started = time.monotonic()
+    caused = {}  # when each fault was in place
     try:
         fleet.power_off("llm-02")
         fleet.power_off("llm-01")
+        caused["backend llm-02 down"] = caused["hx-chat without a live member"] = time.monotonic()
         helpers.ssh(GATEWAY, f"systemctl stop {helpers.UNIT}")
+        caused["the gateway down"] = caused["the gateway DOWN on hx-lb"] = time.monotonic()
         helpers.ssh(cache_host, "systemctl stop redis-server")
+        caused["Redis down"] = time.monotonic()
         fired = {}
         for what, (alertname, labels) in expected.items():
             mon.wait_until(
                 what, lambda a=alertname, want=labels: mon.named(mon.firing(), a, **want), FIRE_WITHIN_S
             )
-            fired[what] = time.monotonic() - started
-        print("fired after (s): " + ", ".join(f"{w} {s:.1f}" for w, s in fired.items()))
+            fired[what] = time.monotonic() - caused[what]
+        print(
+            "fired, seconds after the fault (at most): " + ", ".join(f"{w} {s:.1f}" for w, s in fired.items())
+        )
         for what, (alertname, labels) in expected.items():
             mon.wait_until(
                 f"the pager got '{what}'",
@@ -197,11 +202,12 @@ def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
                 15,
             )
     finally:
+        seen = len(monitoring.received())  # the resolved notifications come after this
+        back = time.monotonic()
         fleet.power_on("llm-02")
         fleet.power_on("llm-01")
         helpers.ssh(cache_host, "systemctl start redis-server")
         helpers.ssh(GATEWAY, f"{helpers.SCRIPTS}/start.sh", timeout=300)  # two workers, a busy host
-    back, seen = time.monotonic(), len(monitoring.received())
     for what, (alertname, labels) in expected.items():
         mon.wait_until(
             f"'{what}' resolved", lambda a=alertname, want=labels: not mon.named(mon.firing(), a, **want), 60
@@ -211,7 +217,7 @@ def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
             lambda a=alertname, want=labels: mon.notifications("resolved", a, seen, **want),
             15,
         )
-    print(f"every alert resolved and notified {time.monotonic() - back:.1f} s after the fleet was back")
+    print(f"every alert resolved and notified {time.monotonic() - back:.1f} s after the repairs began")
     rollout_support.wait_all_up(monitored["gateways"])
     mon.wait_until("no alert firing", lambda: not mon.firing(), 60)
 
