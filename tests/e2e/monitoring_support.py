@@ -3,13 +3,19 @@ gateway's /metrics with the scrape token (tests/e2e/test_monitoring.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 
 from testbed import fleet, monitoring
 
 PROMETHEUS_PORT = 9090
+REPO = Path(__file__).resolve().parents[2]
 
 
 def prometheus(path: str, **params) -> dict:
@@ -87,3 +93,82 @@ def counter_total(text: str, name: str, **labels) -> float:
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+SCREENSHOTS = REPO / "reports" / "screenshots"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium(tmp_path, url: str, *args: str) -> str:
+    """Headless Chromium (Debian's, `make deps`) with a fresh profile: what it prints."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    result = subprocess.run(
+        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,900", *args, url],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+def table(dom: str, table_id: str) -> list[list[str]]:
+    """The data rows of the table with this id, as lists of cell texts (headers left out)."""
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.inside, self.rows, self.cell = False, [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.inside = dict(attrs).get("id") == table_id
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+            elif self.inside and tag == "td":
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if self.inside and tag == "td":
+                self.rows[-1].append(self.cell.strip())
+                self.cell = None
+            elif tag == "table":
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Rows()
+    parser.feed(dom)
+    return [row for row in parser.rows if row]
+
+
+def curl_code(url: str) -> str:
+    result = subprocess.run(
+        ["curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", url],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def status(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "hxops.status", "testbed/inventory.py", "--json", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)

@@ -9,11 +9,8 @@ other modules expect it (no monitoring, one worker).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -148,21 +145,12 @@ def test_exporters_listen_on_their_host_for_the_monitoring_host_only(monitored):
             assert state.split() == ["inactive", "disabled"], f"{name}: prometheus is {state.split()}"
     # HAProxy's exporter drops the control machine and answers the monitoring host.
     lb = fleet.find(LB).address
-    refused = subprocess_curl(f"http://{lb}:8405/metrics")
+    refused = mon.curl_code(f"http://{lb}:8405/metrics")
     assert refused != "200", "HAProxy's exporter answered a host that is not the monitoring host"
     answered = helpers.ssh(
         monitored["monitor"], f"curl -s -o /dev/null -w '%{{http_code}}' http://{lb}:8405/metrics"
     )
     assert answered == "200"
-
-
-def subprocess_curl(url: str) -> str:
-    result = subprocess.run(
-        ["curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", url],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout
 
 
 def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
@@ -222,38 +210,12 @@ def test_real_faults_fire_their_alerts_reach_the_pager_and_resolve(monitored):
     mon.wait_until("no alert firing", lambda: not mon.firing(), 60)
 
 
-SCREENSHOTS = helpers.REPO / "reports" / "screenshots"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-
-
-def chromium(tmp_path, url: str, *args: str) -> str:
-    """Headless Chromium (Debian's, `make deps`) with a fresh profile: what it prints."""
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    result = subprocess.run(
-        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,900", *args, url],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-2000:]}"
-    return result.stdout
-
-
 def test_the_operators_page_in_a_browser_shows_a_dead_backend_and_its_alert(monitored, tmp_path):
     """The console page hx-mon serves (templates/monitoring/consoles/hx-fleet.html), opened by a
     real browser while llm-02 is off: it lists llm-02 DOWN and the alert naming it."""
     page = f"http://{fleet.find(monitored['monitor']).address}:9090/consoles/hx-fleet.html"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "hx-fleet-llm-02-down.png"
+    mon.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = mon.SCREENSHOTS / "hx-fleet-llm-02-down.png"
     shot.unlink(missing_ok=True)
     try:
         fleet.power_off("llm-02")
@@ -262,66 +224,21 @@ def test_the_operators_page_in_a_browser_shows_a_dead_backend_and_its_alert(moni
             lambda: mon.named(mon.firing(), "HxBackendDown", backend="llm-02"),
             FIRE_WITHIN_S,
         )
-        dom = chromium(tmp_path, page, "--dump-dom")
-        chromium(tmp_path, page, f"--screenshot={shot}")
+        dom = mon.chromium(tmp_path, page, "--dump-dom")
+        mon.chromium(tmp_path, page, f"--screenshot={shot}")
     finally:
         fleet.power_on("llm-02")
-    rows = {cells[0]: cells[1:] for cells in _table(dom, "backends")}
+    rows = {cells[0]: cells[1:] for cells in mon.table(dom, "backends")}
     assert rows["llm-02"][0] == "DOWN" and rows["llm-01"][0] == "up", rows
-    gateways = {cells[0]: cells[1:] for cells in _table(dom, "gateways")}
+    gateways = {cells[0]: cells[1:] for cells in mon.table(dom, "gateways")}
     assert set(gateways) == set(monitored["gateways"]) and all(g[0] == "up" for g in gateways.values()), (
         gateways
     )
     assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", gateways[GATEWAY][2]), gateways[GATEWAY]
-    alerts = _table(dom, "alerts")
+    alerts = mon.table(dom, "alerts")
     assert ["HxBackendDown", "page", "llm-02"] in alerts, alerts
     assert shot.stat().st_size > 10_000, "the screenshot is an image of the page"
     print(f"screenshot: {shot}")
-
-
-def _table(dom: str, table_id: str) -> list[list[str]]:
-    """The data rows of the table with this id, as lists of cell texts (headers left out)."""
-    from html.parser import HTMLParser
-
-    class Rows(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.inside, self.rows, self.cell = False, [], None
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "table":
-                self.inside = dict(attrs).get("id") == table_id
-            elif self.inside and tag == "tr":
-                self.rows.append([])
-            elif self.inside and tag == "td":
-                self.cell = ""
-
-        def handle_endtag(self, tag):
-            if self.inside and tag == "td":
-                self.rows[-1].append(self.cell.strip())
-                self.cell = None
-            elif tag == "table":
-                self.inside = False
-
-        def handle_data(self, data):
-            if self.cell is not None:
-                self.cell += data
-
-    parser = Rows()
-    parser.feed(dom)
-    return [row for row in parser.rows if row]
-
-
-def status(*args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "hxops.status", helpers.INVENTORY, "--json", *args],
-        cwd=helpers.REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)
 
 
 def test_make_status_shows_the_fleet_from_prometheus_and_from_direct_probes_alike(monitored):
@@ -332,12 +249,12 @@ def test_make_status_shows_the_fleet_from_prometheus_and_from_direct_probes_alik
         client.chat.completions.create(model="hx-chat", messages=[{"role": "user", "content": helpers.HX_OK}])
 
     def with_rate() -> dict | None:
-        snapshot = status()
+        snapshot = mon.status()
         row = next(r for r in snapshot["gateways"] if r["gateway"] == GATEWAY)
         return snapshot if row["rps"] else None
 
     mon.wait_until("make status shows the gateway's request rate", lambda: with_rate() is not None, 30)
-    from_prometheus, direct = status(), status("--direct")
+    from_prometheus, direct = mon.status(), mon.status("--direct")
     assert from_prometheus["source"].startswith("Prometheus http://")
     assert direct["source"].startswith("direct probes")
     for snapshot in (from_prometheus, direct):
