@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
-APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl
+APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl chromium
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key kill-matrix
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key kill-matrix bench-metrics status
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-fleet-key-extra  the master key's rotation and split-fleet checks (beyond make test)"
 	@echo "make client-key NAME=app  the client's key (made once, kept on this machine); ROTATE=1 [OLD_UNTIL=ISO]"
 	@echo "make kill-matrix   kill a release change at every step and at random moments; table of outcomes"
+	@echo "make status        the whole fleet on one screen: gateways, model groups, alerts (ARGS=--json)"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -90,6 +91,11 @@ testbed-status: venv
 bench: venv
 	$(PY) bench/run.py $(if $(ONLY),--only $(ONLY))
 
+# Only the metrics' cost rows (req/s and p50 with metrics on and off, Prometheus's memory with 10
+# gateways) on a fleet of their own: bench/metrics-results.{md,json}.
+bench-metrics: venv
+	$(PY) bench/metrics_cost.py
+
 # Canary first, then BATCH gateways at a time, each drained from HAProxy around its restart;
 # a bad change rolls back and stops the rollout. ARGS: --dry, --data k=v, --group-data DIR, ...
 BATCH ?= 1
@@ -121,3 +127,7 @@ master-key: venv
 client-key: venv
 	@test -n "$(NAME)" || { echo "usage: make client-key NAME=<client> [ROTATE=1 [OLD_UNTIL=2027-01-31T12:00:00+00:00]]" >&2; exit 2; }
 	@$(PY) -m hxops.client_keys "$(NAME)" $(if $(ROTATE),--rotate) $(if $(OLD_UNTIL),--old-until "$(OLD_UNTIL)")
+
+# The whole fleet on one screen, from the `monitoring` group's Prometheus, or direct probes without one.
+status: venv
+	$(PY) -m hxops.status $(INVENTORY) $(ARGS)

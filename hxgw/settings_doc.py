@@ -13,6 +13,7 @@ from hxgw.cache_settings import CacheSettings
 from hxgw.catalogue_entries import Backend, Group, Model
 from hxgw.clients import Client
 from hxgw.loadbalancer_settings import LoadBalancerSettings
+from hxgw.monitoring_settings import MonitoringSettings
 from hxgw.schema import fields_of
 from hxgw.setting_fields import canonical_ipv4
 from hxgw.settings import Settings
@@ -21,6 +22,7 @@ SECTIONS = (
     ("Gateway host data (`group_data/all.py`, `inventory.py`, `--data key=value`)", Settings),
     ("Load balancer host data (hosts of the `loadbalancers` group)", LoadBalancerSettings),
     ("Cache host data (the host of the `caches` group)", CacheSettings),
+    ("Monitoring host data (the host of the `monitoring` group)", MonitoringSettings),
     ("An entry of `backends`", Backend),
     ("An entry of `models`", Model),
     ("An entry of `model_groups`", Group),

@@ -74,6 +74,10 @@ def _compile(root: Path, source: Path, target: Path, version: str) -> str:
     """uv pip compile `source` (relative to root) into the text of the lock `target` pinning
     `version`; raise LockError (nothing written) when it fails."""
     staged = target.with_name(target.name + ".new")
+    # uv prefers the versions already in the output file: seeded with the current lock, a re-lock
+    # that adds a requirement moves only what it must, not every package with a newer release.
+    if (root / target).exists():
+        shutil.copyfile(root / target, root / staged)
     try:
         command = [_uv(), "pip", "compile", *COMPILE_FLAGS, str(source), "-o", str(staged)]
         run = subprocess.run(command, cwd=root, capture_output=True, text=True)

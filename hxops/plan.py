@@ -32,6 +32,7 @@ from hxops import client_keys, outcome
 from hxops.fleet_key import fleet_master_key
 from hxops.front_door import FrontDoor, front_door
 from hxops.gateway_locks import GATEWAY_LOCK, display, lock_for
+from hxops.monitoring_link import MonitoringTarget, metrics_token, monitoring_target
 from hxops.redis_link import ROUTER_KEYS, CacheTarget, cache_target, redis_password, router_redis_settings
 
 CATALOGUE_KEYS = ("backends", "models", "model_groups")
@@ -54,6 +55,8 @@ class GatewayPlan:
     master_key_given: bool = False  # from MASTER_KEY: the control machine keeps it once deployed
     front_door: FrontDoor | None = None  # the load balancer the validation checks with the key
     clients: list = field(default_factory=list)  # clients.json: limits and key hashes (hxgw.clients)
+    monitoring: MonitoringTarget | None = None  # the `monitoring` group's host (hxops.monitoring_link)
+    metrics_token: str | None = field(default=None, repr=False)  # never printed
 
 
 class HostRefused(Exception):
@@ -135,6 +138,8 @@ def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
             "on any host:\n  - " + "\n  - ".join(problems)
         )
     password = redis_password() if cache is not None else None
+    monitoring = monitoring_target(host.inventory)
+    token = metrics_token() if monitoring is not None else None
     key = fleet_master_key(host, settings.fleet_name, master_key, _settings_or_none, generate=deploying)
     return GatewayPlan(
         host.name,
@@ -148,6 +153,8 @@ def gateway_plan(host, deploying: bool = True) -> GatewayPlan:
         master_key_given=master_key is not None,
         front_door=front_door(host),
         clients=clients,
+        monitoring=monitoring,
+        metrics_token=token,
     )
 
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra.api.exceptions import DeployError
-
 from hxgw.cache_settings import CacheSettings, check_redis_password, parse_cache_settings
-from hxgw.errors import ConfigError
 from hxgw.settings import Settings
+from hxops.kept_secret import kept_secret
+from hxops.role_host import only_host
 
 PASSWORD_VARIABLE = "REDIS_PASSWORD"
 ROUTER_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password")
@@ -44,42 +42,19 @@ def password_file() -> Path:
 
 def redis_password() -> str:
     """REDIS_PASSWORD if set (checked), else the kept one, generated (root-only file) the first time."""
-    given = os.environ.get(PASSWORD_VARIABLE)
-    if given:
-        try:
-            check_redis_password(given)
-        except ConfigError as error:
-            raise DeployError("REDIS_PASSWORD:\n  - " + "\n  - ".join(error.problems)) from None
-        return given
-    path = password_file()
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another deploy made it a moment ago: use that one
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip()
+    return kept_secret(PASSWORD_VARIABLE, password_file(), check_redis_password)
 
 
 def cache_target(inventory) -> CacheTarget | None:
     """The inventory's one cache host and its checked settings, or None without a `caches` group."""
-    hosts = list(inventory.get_group("caches", default=[]))
-    if not hosts:
-        return None
-    if len(hosts) > 1:
-        raise DeployError(
-            f"the `caches` group has {len(hosts)} hosts ({', '.join(h.name for h in hosts)}); the "
-            "gateways share ONE Redis: keep one host in `caches`"
-        )
-    try:
-        return CacheTarget(hosts[0].name, parse_cache_settings(hosts[0].data))
-    except ConfigError as error:
-        raise DeployError(
-            f"{hosts[0].name}: the cache host's data has {len(error.problems)} problem(s); nothing was "
-            "changed on any host:\n  - " + "\n  - ".join(error.problems)
-        ) from None
+    found = only_host(
+        inventory,
+        "caches",
+        "the gateways share ONE Redis: keep one host in `caches`",
+        "cache host",
+        parse_cache_settings,
+    )
+    return CacheTarget(*found) if found else None
 
 
 def router_redis_settings(target: CacheTarget) -> dict:

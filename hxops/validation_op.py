@@ -15,6 +15,7 @@ as an Authorization header.
 from __future__ import annotations
 
 import hmac
+import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from hxgw.validation_front_door import check_front_door
 from hxgw.validation_shared_state import judge_shared_state
 from hxops import deploy_record, outcome, release
 from hxops.fleet_key import MasterKeyUnavailable, fingerprint, read_master_key, short
+from hxops.monitoring_link import TEXTFILE_DIR
 from hxops.paths import REPO
 from hxops.plan import GatewayPlan
 from hxops.redis_link import auth_probe_command
@@ -110,6 +112,25 @@ def shared_state(plan: GatewayPlan) -> validation.CheckResult:
     return judge_shared_state(where, lines[-1] if lines else None, round(latency, 1))
 
 
+def publish_result(plan: GatewayPlan, failures: int) -> None:
+    """With a `monitoring` group: the result as a metric for node exporter's textfile collector
+    (hx_validation_passed, the HxValidationFailing alert). Rewritten only when it differs, so a
+    no-op run touches nothing."""
+    if plan.monitoring is None:
+        return
+    path = f"{TEXTFILE_DIR}/hx_validation.prom"
+    text = (
+        "# HELP hx_validation_passed Whether the last deploy's validation of this gateway passed.\n"
+        "# TYPE hx_validation_passed gauge\n"
+        f'hx_validation_passed{{failures="{failures}"}} {0 if failures else 1}\n'
+    )
+    new, path = shlex.quote(path + ".new"), shlex.quote(path)
+    host.run_shell_command(
+        f"mkdir -p {TEXTFILE_DIR} && printf %s {shlex.quote(text)} > {new} && "
+        f"if cmp -s {new} {path}; then rm -f {new}; else chmod 644 {new} && mv -f {new} {path}; fi"
+    )
+
+
 def _fail(error: Exception) -> None:
     raise error
 
@@ -150,6 +171,7 @@ def gateway_api(
         degraded=[check.line() for check in report.degraded],
         failures=[check.line() for check in report.failures],
     )
+    publish_result(plan, len(report.failures))
     if report.failures:
         outcome.record(host, cause=report.failures[0].line())
         if roll_back:  # this run restarted the gateway (tasks/service.py): back to the last good release

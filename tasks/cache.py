@@ -16,8 +16,10 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 
 from hxops import outcome, paths
+from hxops.monitoring_link import monitoring_target
 from hxops.redis_link import cache_target, redis_password
 from hxops.security import secret_file
+from tasks.exporters import node_exporter, redis_exporter
 
 CONFIG = "/etc/redis/hx-redis.conf"
 SECRET = "/etc/redis/hx-redis-secret.conf"
@@ -88,6 +90,10 @@ def cache() -> None:
             name="Redis answers PING with the password",
             commands=[_ping_command(settings.cache_ip, settings.redis_port)],
         )
+    watcher = monitoring_target(inventory)
+    if watcher is not None:
+        node_exporter(watcher)
+        redis_exporter(watcher, settings, password)
 
 
 def _ping_command(address: str, port: int) -> str:

@@ -22,6 +22,7 @@ from hxops import ops, paths
 from hxops.facts import HostFacts
 from hxops.plan import GatewayPlan
 from hxops.security import master_key_file
+from tasks.monitoring_agent import metrics_env
 from tasks.redis_client import check_redis_password, redis_client
 
 
@@ -45,6 +46,7 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
             deployments=catalogue.deployments(),
             router_settings=plan.router_settings,
             coordination_redis=coordination_redis(plan),
+            metrics=plan.monitoring is not None,
         ),
         _render_root_group_640(
             "uvicorn-logging.json",
@@ -92,6 +94,7 @@ def config(plan: GatewayPlan, facts: HostFacts) -> list[OperationMeta]:
         snapshot=snapshot,
     )
     restart_triggers += redis_client(plan, snapshot)  # the `caches` group's Redis password
+    restart_triggers += metrics_env(plan, snapshot)  # the `monitoring` group's metrics token
     if any(op.will_change for op in restart_triggers):
         check_redis_password(plan)  # before the service restarts onto it
     return restart_triggers

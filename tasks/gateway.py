@@ -23,6 +23,7 @@ from tasks.backends import backends
 from tasks.config import config
 from tasks.layout import layout
 from tasks.lock import deploy_lock_step
+from tasks.monitoring_agent import monitoring_agent
 from tasks.packages import packages
 from tasks.precheck import precheck
 from tasks.preflight import preflight
@@ -66,5 +67,6 @@ def deploy_gateway(
             validate_step(plan, checked.api_url, reach, running.restarting)  # from the control machine
         keep_release(plan, checked.facts.snapshot, running)  # the rollback target
         prune_releases(plan, checked.facts, release)  # old venvs beyond keep_releases
+        monitoring_agent(plan)  # node exporter and the backend probe, with a `monitoring` group
     except HostRefused:
         return

@@ -23,7 +23,9 @@ from pyinfra.operations import apt, files, server, systemd
 from hxgw.errors import ConfigError
 from hxgw.loadbalancer_settings import LoadBalancerSettings, parse_loadbalancer_settings
 from hxops import outcome, paths
+from hxops.monitoring_link import host_address, monitoring_target
 from rollout.lbctl import BACKEND, CANDIDATE, CONFIG, CONTROL, SOCKET
+from tasks.exporters import node_exporter
 
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
@@ -65,6 +67,7 @@ def loadbalancer_settings() -> LoadBalancerSettings:
 def loadbalancer() -> None:
     settings = loadbalancer_settings()
     servers = gateway_servers()
+    watcher = monitoring_target(inventory)
     outcome.record(host, planned=True)
 
     if not host.get_fact(Which, command="haproxy"):
@@ -87,6 +90,12 @@ def loadbalancer() -> None:
         "connect_timeout": 5,
         "request_timeout": settings.lb_request_timeout,
         "check_interval_ms": settings.lb_check_interval_ms,
+        "metrics": watcher
+        and {
+            "address": host_address(host),
+            "port": watcher.settings.haproxy_metrics_port,
+            "allowed": watcher.settings.monitoring_ip,
+        },
     }
     # The candidate is what `haproxy -c` checks; with --diff it shows the change against the last one.
     files.template(
@@ -115,3 +124,5 @@ def loadbalancer() -> None:
             ],
         )
     systemd.service(name="HAProxy enabled and running", service="haproxy.service", running=True, enabled=True)
+    if watcher is not None:
+        node_exporter(watcher)

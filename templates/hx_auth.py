@@ -61,6 +61,8 @@ UI_PATHS += ("/get_image", "/get_favicon", "/get/ui_theme_settings")
 # Opened only with the api_docs setting.
 DOCS_PREFIXES = ("/swagger",)
 DOCS_PATHS = ("/", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+# LiteLLM's Prometheus metrics (with a `monitoring` group): the metrics token or the master key.
+METRICS_PATH = "/metrics"
 # The headers LiteLLM takes a key from (OpenAI and most clients: Authorization: Bearer).
 KEY_HEADERS = (b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-litellm-api-key")
 REFUSED = "Invalid or missing API key. Pass the gateway key as 'Authorization: Bearer <key>'."
@@ -142,15 +144,36 @@ def _open_routes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return paths, prefixes
 
 
-def _carries_master_key(headers) -> bool:
+def _carries(headers, is_it) -> bool:
     for name, value in headers:
         if name.lower() in KEY_HEADERS:
             text = value.decode("latin-1").strip()
             if text[:7].lower() == "bearer ":
                 text = text[7:].strip()
-            if _is_master_key(text) or _client_of(text) is not None:
+            if is_it(text):
                 return True
     return False
+
+
+def _carries_master_key(headers) -> bool:
+    return _carries(headers, _is_master_key)
+
+
+def _carries_key(headers) -> bool:
+    """The master key or a client's: what opens every route but /metrics."""
+    return _carries(headers, lambda text: _is_master_key(text) or _client_of(text) is not None)
+
+
+def _is_metrics_token(api_key) -> bool:
+    """The monitoring host's scrape token (HX_METRICS_TOKEN, metrics.env): it opens /metrics only."""
+    expected = os.environ.get("HX_METRICS_TOKEN", "")
+    if not expected or not isinstance(api_key, str) or not api_key:
+        return False
+    return hmac.compare_digest(api_key.encode(), expected.encode())
+
+
+def _is_metrics_path(path: str) -> bool:
+    return path == METRICS_PATH or path.startswith(METRICS_PATH + "/")
 
 
 class KeyGate:
@@ -166,7 +189,13 @@ class KeyGate:
         return any(path.startswith(p + "/") for p in self.paths if p != "/")
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or self._open(scope["path"]) or _carries_master_key(scope["headers"]):
+        if scope["type"] != "http" or self._open(scope["path"]):
+            return await self.app(scope, receive, send)
+        if _is_metrics_path(scope["path"]):
+            # Every client's traffic is in the metrics: the master key or the scrape token, no client key.
+            if _carries_master_key(scope["headers"]) or _carries(scope["headers"], _is_metrics_token):
+                return await self.app(scope, receive, send)
+        elif _carries_key(scope["headers"]):
             return await self.app(scope, receive, send)
         body = REFUSAL_BODY.encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--gateways", type=int, default=1, help="gateway machines (.39, .40, ...)")
     up.add_argument("--lb", action="store_true", help="add the HAProxy machine hx-lb (.10)")
     up.add_argument("--cache", action="store_true", help="add the Redis machine hx-cache (.12)")
+    up.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="add Prometheus's machine hx-mon (.14) and its pager hx-pager (.15)",
+    )
     sub.add_parser("down", help="stop everything and leave nothing behind")
     sub.add_parser("status", help="each machine, its address and its health")
     for name in ("power-off", "power-on"):
@@ -30,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            fleet.up(gateways=args.gateways, loadbalancer=args.lb, cache=args.cache)
+            fleet.up(
+                gateways=args.gateways, loadbalancer=args.lb, cache=args.cache, monitoring=args.monitoring
+            )
             print_status()
             print(f"ready in {time.monotonic() - started:.1f}s")
         elif args.command == "down":
@@ -66,7 +73,7 @@ def print_status() -> bool:
         print(
             f"{row['name']:24} {row['role']:13} {row['address']:14} {row['pid'] or '-':>8}  {row['health']}"
         )
-    return all(r["health"] == "running" or r["health"].startswith("ollama") for r in rows)
+    return all(r["health"] in ("running", "receiving") or r["health"].startswith("ollama") for r in rows)
 
 
 if __name__ == "__main__":

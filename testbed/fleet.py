@@ -53,6 +53,7 @@ from testbed.machine_boot import (  # noqa: F401
     our_namespaces,
     pid_alive,
     prepare_machine_root,
+    spawn,
     ssh_command,
     start_backend,
     stop_pid,
@@ -61,7 +62,7 @@ from testbed.machine_boot import (  # noqa: F401
 )
 
 
-def plan(gateways: int, loadbalancer: bool, cache: bool = False) -> list[Machine]:
+def plan(gateways: int, loadbalancer: bool, cache: bool = False, monitoring: bool = False) -> list[Machine]:
     if not 1 <= gateways <= 20:
         raise FleetError(f"--gateways {gateways} is out of range: use 1..20")
     knobs = backend_knobs()
@@ -76,10 +77,16 @@ def plan(gateways: int, loadbalancer: bool, cache: bool = False) -> list[Machine
         from testbed.cache import cache_machine
 
         machines.append(cache_machine())
+    if monitoring:
+        from testbed.monitoring import monitoring_machines
+
+        machines += monitoring_machines()
     return machines
 
 
-def up(gateways: int = 1, loadbalancer: bool = False, log=print, cache: bool = False) -> list[Machine]:
+def up(
+    gateways: int = 1, loadbalancer: bool = False, log=print, cache: bool = False, monitoring: bool = False
+) -> list[Machine]:
     """Start a fresh fleet, after clearing whatever an earlier run left behind."""
     require_host()
     down(log=lambda *_: None)
@@ -87,12 +94,14 @@ def up(gateways: int = 1, loadbalancer: bool = False, log=print, cache: bool = F
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{PREFIX}-control", "-f", str(SSH_KEY))
     ensure_bridge()
-    machines = plan(gateways, loadbalancer, cache)
+    machines = plan(gateways, loadbalancer, cache, monitoring)
     try:
         for machine in machines:
             attach_namespace(machine)
             if machine.role == "backend":
                 start_backend(machine)
+            elif machine.role == "pager":
+                _start_pager(machine)
             else:
                 prepare_machine_root(machine, lower)
                 if machine.role == "cache":  # Redis baked in before the first boot (testbed/cache.py)
@@ -194,11 +203,19 @@ def power_on(name: str) -> None:
         return
     if machine.role == "backend":
         start_backend(machine)
+    elif machine.role == "pager":
+        _start_pager(machine)
     else:
         prepare_machine_root(machine, rootfs.ensure_rootfs())
         boot(machine)
     save_machines(machines)
     wait_ready(machine)
+
+
+def _start_pager(machine: Machine) -> None:
+    from testbed.monitoring import start_pager
+
+    start_pager(machine)
 
 
 def down(log=print) -> None:
@@ -229,6 +246,8 @@ def status() -> list[dict]:
         elif machine.role == "backend":
             version = backend_version(machine)
             health = f"ollama {version}" if version else "not answering"
+        elif machine.role == "pager":
+            health = "receiving"
         else:
             health = system_state(machine)
         rows.append(

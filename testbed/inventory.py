@@ -64,3 +64,31 @@ _caches = [
 ]
 if _caches:
     caches = _caches
+# The fleet's Prometheus works on seconds, not the production defaults' minutes, so the tests see
+# a fault fire and resolve quickly (hxgw/monitoring_settings.py declares each).
+FAST_MONITORING = {
+    "scrape_interval_s": 1,
+    "evaluation_interval_s": 1,
+    "alert_for_s": 2,
+    "backend_probe_interval_s": 1,
+    "alert_group_wait_s": 1,
+    "alert_group_interval_s": 2,
+    "alert_repeat_s": 3600,
+}
+_pagers = [m for m in _machines if m.role == "pager"]
+_monitors = [
+    (
+        m.name,
+        {
+            **_ssh,
+            "ssh_hostname": m.address,
+            "monitoring_ip": m.address,
+            **({"alert_webhook_url": f"http://{_pagers[0].address}:9095/hx-alerts"} if _pagers else {}),
+            **FAST_MONITORING,
+        },
+    )
+    for m in _machines
+    if m.role == "monitoring"
+]
+if _monitors:
+    monitoring = _monitors

@@ -154,6 +154,9 @@ def _spawn(machine: Machine, argv: list[str]) -> None:
     machine.pid = proc.pid
 
 
+spawn = _spawn  # for the fleet's other processes (testbed/monitoring.py's pager)
+
+
 def boot(machine: Machine) -> None:
     _spawn(
         machine,
@@ -259,6 +262,10 @@ def wait_ready(machine: Machine, timeout: float = 60.0) -> None:
         if machine.role == "backend":
             if backend_version(machine):
                 return
+        elif machine.role == "pager":
+            from testbed.monitoring import pager_ready
+
+            return pager_ready(machine, timeout)
         else:
             state = system_state(machine)
             if state == "running":

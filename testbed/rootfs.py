@@ -14,13 +14,24 @@ import subprocess
 from pathlib import Path
 
 SUITE = "bookworm"
-# python3-venv: the deploy's venv; iproute2: its identity guard; haproxy: the load balancer role.
+# python3-venv: the deploy's venv; iproute2: its identity guard; haproxy: the load balancer role;
+# the prometheus packages: the monitoring role and its exporters (tasks/monitoring.py, the fleet has
+# no route to a mirror, so they are in the tree like haproxy).
 PACKAGES = (
     "systemd,systemd-sysv,dbus,openssh-server,python3,python3-venv,iproute2,"
-    "curl,jq,sudo,ca-certificates,haproxy"
+    "curl,jq,sudo,ca-certificates,haproxy,"
+    "prometheus,prometheus-alertmanager,prometheus-node-exporter,prometheus-redis-exporter"
+)
+# Services Debian's packages enable at install: the deploy enables each where it belongs.
+SHIPPED_ENABLED = (
+    "haproxy.service",
+    "prometheus.service",
+    "prometheus-alertmanager.service",
+    "prometheus-node-exporter.service",
+    "prometheus-redis-exporter.service",
 )
 # Bump when finalize() changes what it writes, so old caches are not reused.
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"
 
 CACHE_DIR = Path(os.environ.get("HX_TESTBED_CACHE", "/var/cache/hx-testbed"))
 
@@ -67,9 +78,10 @@ def finalize(root: Path) -> None:
     """Make the generic tree fit to boot many times under systemd-nspawn."""
     # A fresh machine-id per boot: an empty file makes systemd generate one.
     (root / "etc/machine-id").write_text("")
-    # HAProxy is configured and started by the deploy on load balancers only.
-    wants = root / "etc/systemd/system/multi-user.target.wants/haproxy.service"
-    wants.unlink(missing_ok=True)
+    # HAProxy, Prometheus and the exporters are configured and started by the deploy, each only
+    # on the hosts of its role; a machine that boots must not run them.
+    for unit in SHIPPED_ENABLED:
+        (root / "etc/systemd/system/multi-user.target.wants" / unit).unlink(missing_ok=True)
     sshd = root / "etc/ssh/sshd_config.d/hx-testbed.conf"
     sshd.write_text("PermitRootLogin prohibit-password\nUseDNS no\nPasswordAuthentication no\n")
     # Host keys are made per machine when it is created (fleet.py), never shared.
