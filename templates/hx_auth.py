@@ -219,7 +219,7 @@ async def user_api_key_auth(request, api_key):
         if (
             path in MODEL_ROUTES
             and not _client_table()["master_key_models"]
-            and not request.headers.get(VALIDATION_HEADER)
+            and not headers.get(VALIDATION_HEADER)
         ):
             _refuse(OPERATOR_ONLY)
         # A str hands the key back to LiteLLM's own checks (litellm_enterprise's custom-auth
