@@ -25,7 +25,9 @@ def test_holder_text_round_trips_and_names_everything_the_message_needs():
 
 def test_a_free_lock_reads_as_none_and_a_held_one_as_its_holder():
     assert deploy_lock.read_holder(["free"]) is None
-    held = deploy_lock.read_holder(["held", "control=cm", "user=ops", "pid=42", "started=T", "what=w", "step=s"])
+    held = deploy_lock.read_holder(
+        ["held", "control=cm", "user=ops", "pid=42", "started=T", "what=w", "step=s"]
+    )
     assert held == deploy_lock.Holder("cm", "ops", "42", "T", "w", "s")
 
 
