@@ -177,16 +177,24 @@ class LockSession:
         self.proc: subprocess.Popen | None = None
         self.joined = False
         self.waited_for: Holder | None = None
+        self._started = time.monotonic()
         self._write = threading.Lock()
 
     def acquire(self, timeout: float, join: str | None = None) -> float:
         """Take (or, with `join`, join) the lock; return the seconds waited. Raises LockBusy with
         the holder when it stays taken for `timeout` s, RuntimeError when the host cannot lock."""
+        self.start(timeout, join)
+        return self.wait()
+
+    def start(self, timeout: float, join: str | None = None) -> None:
+        """Open the session. Call it from the thread that lives as long as the lock must: ssh
+        gets SIGKILL when the THREAD that started it ends (PR_SET_PDEATHSIG is per thread), so
+        the rollout starts every session from its main thread and only waits in others."""
         args = [str(int(max(timeout, 1))), holder_lines(self.what), self.token, join or ""]
         remote = "sh -c " + shlex.quote(_SCRIPT) + " hx-deploy-lock " + " ".join(map(shlex.quote, args))
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
-        started = time.monotonic()
+        self._started = time.monotonic()
         self.proc = subprocess.Popen(
             prefix + ssh_command(self.ssh_data, remote),
             stdin=subprocess.PIPE,
@@ -195,6 +203,10 @@ class LockSession:
             text=True,
             bufsize=1,
         )
+
+    def wait(self) -> float:
+        """Until the session answers (start() first); the seconds waited for the lock."""
+        started = self._started
         while True:
             line = self.proc.stdout.readline()
             if not line:  # ssh ended without an answer: unreachable, refused, no sh...

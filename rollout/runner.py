@@ -196,12 +196,16 @@ class Rollout:
         and held until it is back on the load balancer; a gateway another deploy holds for the
         whole wait fails with the holder's name and is not touched."""
 
-        def take(host: str):
+        sessions = {}
+        for host in batch:  # started here, in the main thread (LockSession.start says why)
             data = self.inventory.data.get(host, {})
-            session = deploy_lock.LockSession(host, data, "python -m rollout", token=self.lock_token)
-            timeout = float(data.get("deploy_lock_timeout") or DEFAULT_LOCK_TIMEOUT)
+            sessions[host] = deploy_lock.LockSession(host, data, "python -m rollout", token=self.lock_token)
+            sessions[host].start(float(data.get("deploy_lock_timeout") or DEFAULT_LOCK_TIMEOUT))
+
+        def take(host: str):
+            session = sessions[host]
             try:
-                waited = session.acquire(timeout)
+                waited = session.wait()
             except (deploy_lock.LockBusy, RuntimeError) as error:
                 return host, None, str(error)
             if session.waited_for is not None:

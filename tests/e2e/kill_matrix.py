@@ -116,7 +116,7 @@ def main() -> int:
             current = outcome.served_after if outcome.served_after in (PINNED, OTHER) else current
             row = (
                 number,
-                f"{after:g} s after `{step[:60]}` started",
+                f"{after:g} s after `{step[:60].replace(' | ', ': ')}` started",
                 f"{outcome.killed.seconds:.1f} s",
                 (outcome.killed.last_operation or "-").split(" | ", 1)[-1][:50],
                 f"{before} -> {target}",
