@@ -100,9 +100,16 @@ def under_work_lock(command: str) -> str:
     """`command` (a shell script) run under a shared flock on work.lock, so a deploy that takes
     the lock after this one died waits for it to finish (see the module's docstring). The
     `hx-deploy-work` argument names such processes in `pgrep` for the waiting deploy's message."""
+    # Its output goes to files and reaches the SSH channel only once it is done: a script
+    # writing to a channel whose deploy was killed gets SIGPIPE and dies half-way (seen: a
+    # release saved as last good but never recorded).
+    inner = (
+        "trap '' PIPE; out=$(mktemp) && err=$(mktemp) || exit 1; "
+        f'( {command}\n) >"$out" 2>"$err"; rc=$?; cat "$out"; cat "$err" >&2; rm -f "$out" "$err"; exit $rc'
+    )
     return (
         f"mkdir -p {LOCK_DIR} && chmod 700 {LOCK_DIR} && "
-        f"flock -s {WORK_LOCK} sh -c {shlex.quote(command)} hx-deploy-work"
+        f"flock -s {WORK_LOCK} sh -c {shlex.quote(inner)} hx-deploy-work"
     )
 
 

@@ -20,7 +20,7 @@ from hxops import deploy_lock
 from hxops.gateway_locks import GATEWAY_LOCK, locks_beside
 from tests.e2e import helpers
 from tests.e2e import kill_support as kill
-from tests.e2e.rollout_support import rollout_env
+from tests.e2e.rollout_support import RolloutResult, rollout_env
 
 PINNED = locked_litellm_version(GATEWAY_LOCK.read_text())
 OTHER = next(iter(locks_beside()))
@@ -138,7 +138,7 @@ def test_a_plain_deploy_waits_for_a_rollout_from_its_drain_to_the_gateway_back_o
     plain = start("--limit", gw, key=rf.key)  # the pin: the other release
     rolled, _ = rollout.communicate(timeout=900)
     assert rollout.returncode == 0, rolled[-4000:]
-    assert re.search(rf"^{re.escape(gw)}\s+updated\b", rolled, re.M), rolled[-3000:]
+    assert RolloutResult(rollout.returncode, rolled, 0).status(gw) == "updated", rolled[-3000:]
     deployed = finish(plain)
     assert deployed.returncode == 0, deployed.output[-4000:]
     assert re.search(r"waited \d+ s for the deploy lock \(python -m rollout by ", deployed.output), (

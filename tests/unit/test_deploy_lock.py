@@ -53,7 +53,21 @@ def test_the_lock_session_uses_the_hosts_pyinfra_ssh_data():
 def test_long_remote_commands_run_under_the_shared_work_lock():
     wrapped = deploy_lock.under_work_lock("echo 'a b'")
     assert f"flock -s {deploy_lock.WORK_LOCK} sh -c " in wrapped and wrapped.endswith(" hx-deploy-work")
-    assert shlex.split(wrapped.split(" sh -c ", 1)[1])[0] == "echo 'a b'"
+    inner = shlex.split(wrapped.split(" sh -c ", 1)[1])[0]
+    assert "( echo 'a b'\n)" in inner and inner.startswith("trap '' PIPE;")
+
+
+def test_work_under_the_lock_outlives_a_closed_channel_and_keeps_its_output(tmp_path):
+    """The killed deploy's channel is gone: the command still runs to its end (no SIGPIPE)."""
+    marker = tmp_path / "done"
+    script = f"echo first; sleep 0.5; echo second; touch {marker}"
+    inner = shlex.split(deploy_lock.under_work_lock(script).split(" sh -c ", 1)[1])[0]
+    proc = subprocess.Popen(["sh", "-c", inner], stdout=subprocess.PIPE)
+    proc.stdout.close()  # the reader (sshd's channel) goes away at once
+    proc.wait(timeout=10)  # its final `cat` into the closed pipe fails; the work before it must not
+    assert marker.exists()
+    run = subprocess.run(["sh", "-c", inner], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == "first\nsecond\n"
 
 
 @pytest.mark.parametrize("value", [0, -1, 3601, "600", True])
