@@ -228,6 +228,7 @@ def test_the_operators_page_in_a_browser_shows_a_dead_backend_and_its_alert(moni
         mon.chromium(tmp_path, page, f"--screenshot={shot}")
     finally:
         fleet.power_on("llm-02")
+    mon.wait_until("llm-02's alert resolved", lambda: not mon.named(mon.firing(), "HxBackendDown"), 60)
     rows = {cells[0]: cells[1:] for cells in mon.table(dom, "backends")}
     assert rows["llm-02"][0] == "DOWN" and rows["llm-01"][0] == "up", rows
     gateways = {cells[0]: cells[1:] for cells in mon.table(dom, "gateways")}
