@@ -88,9 +88,22 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+# Each machine's systemd (and its services) takes inotify instances from root's one budget on the
+# control machine; Debian's default of 128 ran out at about ten machines (new ones booted degraded:
+# "Too many open files"), so the fleet raises it, never lowers it.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 1024
+
+
+def raise_inotify_limit() -> None:
+    if int(INOTIFY_INSTANCES.read_text()) < MIN_INOTIFY_INSTANCES:
+        INOTIFY_INSTANCES.write_text(f"{MIN_INOTIFY_INSTANCES}\n")
+
+
 def require_host() -> None:
     if os.geteuid() != 0:
         raise FleetError("the local fleet needs root (network namespaces, nspawn): run as root")
+    raise_inotify_limit()
     missing = [t for t in ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen") if not shutil.which(t)]
     if missing:
         raise FleetError(
