@@ -7,7 +7,7 @@ GATEWAYS ?= 1
 INVENTORY ?= testbed/inventory.py
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 openssh-client curl chromium
 
-.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key kill-matrix bench-metrics status
+.PHONY: help deps venv demo deploy test test-unit lint format testbed-up testbed-down testbed-status bench rollout lock history master-key test-fleet-key-extra client-key kill-matrix bench-metrics status test-long
 
 help:
 	@echo "make demo          boot the local fleet, deploy the gateway, validate it, print the report"
@@ -23,6 +23,7 @@ help:
 	@echo "make client-key NAME=app  the client's key (made once, kept on this machine); ROTATE=1 [OLD_UNTIL=ISO]"
 	@echo "make kill-matrix   kill a release change at every step and at random moments; table of outcomes"
 	@echo "make status        the whole fleet on one screen: gateways, model groups, alerts (ARGS=--json)"
+	@echo "make test-long     the end-to-end tests beyond make test's 20 minutes (README \"Tests\")"
 	@echo "make lint          ruff"
 
 # Debian packages, installed only when missing (the control machine; needs root).
@@ -116,6 +117,11 @@ history: venv
 # rotation across the fleet and its front door; a fleet serving two keys fails the front-door check.
 test-fleet-key-extra: venv
 	$(PY) -m pytest -ra -n 0 tests/e2e/fleet_key_extra.py $(PYTEST_ARGS)
+
+# Every end-to-end test that does not fit make test's 20 minutes (tests/e2e/*_long.py and the fleet
+# key's extras), in one process on HX_TESTBED_NET (default 0). README "Tests" lists them and why.
+test-long: venv
+	$(PY) -m pytest -ra -n 0 tests/e2e/fleet_key_extra.py $(wildcard tests/e2e/*_long.py) $(PYTEST_ARGS)
 
 # The fleet's one master key, printed only here (hxops/master_key.py; hxops/fleet_key.py decides it).
 # ARGS: --from HOST (the key a gateway holds), --fingerprints (each gateway's sha256, no key).

@@ -1,16 +1,14 @@
 """Issue 23: two deploys of one gateway at once never interleave. The first takes the gateway's
 deploy lock; a second of the same release waits for it and then finds nothing to do; one of
 another release with a short `deploy_lock_timeout` is refused, naming the holder (control machine,
-user, pid, start time, step); `--dry` shows the holder and takes nothing. A rollout holds the lock
-from its drain to the gateway's return to the load balancer, and a plain deploy started meanwhile
-waits for all of it. The end state is one release, and the record's last line names it."""
+user, pid, start time, step); `--dry` shows the holder and takes nothing. A rollout holding the lock
+from its drain to the gateway's return is in deploy_lock_long.py (make test-long). The end state is one release, and the record's last line names it."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-import sys
 import time
 
 import pytest
@@ -20,7 +18,6 @@ from hxops import deploy_lock
 from hxops.gateway_locks import GATEWAY_LOCK, locks_beside
 from tests.e2e import helpers
 from tests.e2e import kill_support as kill
-from tests.e2e.rollout_support import RolloutResult, rollout_env
 
 PINNED = locked_litellm_version(GATEWAY_LOCK.read_text())
 OTHER = next(iter(locks_beside()))
@@ -110,40 +107,3 @@ def test_two_deploys_at_once_one_waits_and_finds_nothing_the_other_is_refused_na
     lines = kill.record_lines(GW)
     assert len(lines) == records + 1 and lines[-1]["litellm"] == OTHER and lines[-1]["outcome"] == "updated"
     assert helpers.ssh(GW, f"cat {deploy_lock.HOLDER_FILE} 2>/dev/null || echo none").strip() == "none"
-
-
-def test_a_plain_deploy_waits_for_a_rollout_from_its_drain_to_the_gateway_back_on_the_lb(healthy):
-    rf = healthy
-    gw = rf.gateways[-1]
-    records = len(kill.record_lines(gw))
-    rollout = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rollout",
-            helpers.INVENTORY,
-            "--limit",
-            gw,
-            "--data",
-            f"litellm_version={OTHER}",
-        ],
-        cwd=helpers.REPO,
-        env=rollout_env(rf.key),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    holder = held_by(gw, timeout=300)  # after the rollout's own --dry planning
-    assert holder.what == "python -m rollout" and holder.pid == str(rollout.pid), holder
-    plain = start("--limit", gw, key=rf.key)  # the pin: the other release
-    rolled, _ = rollout.communicate(timeout=900)
-    assert rollout.returncode == 0, rolled[-4000:]
-    assert RolloutResult(rollout.returncode, rolled, 0).status(gw) == "updated", rolled[-3000:]
-    deployed = finish(plain)
-    assert deployed.returncode == 0, deployed.output[-4000:]
-    assert re.search(r"waited \d+ s for the deploy lock \(python -m rollout by ", deployed.output), (
-        deployed.output[-3000:]
-    )
-    lines = kill.record_lines(gw)
-    assert [line["litellm"] for line in lines[records:]] == [OTHER, PINNED], lines[records:]
-    assert kill.serving_version(gw) == PINNED

@@ -30,9 +30,7 @@ from testbed import cache, fleet
 from tests.e2e import fleet_clients, helpers, rollout_support
 from tests.e2e.fleet_clients import (  # noqa: F401 - collected in this module, on its fleet
     test_a_clients_limit_is_counted_once_for_the_whole_fleet,
-    test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_line,
     test_clients_see_their_models_and_openais_refusals,
-    test_the_master_key_can_be_the_operators_only,
 )
 
 GROUP = "hx-chat"

@@ -113,6 +113,7 @@ def test_no_telemetry_and_no_internet_fetch_at_start(first_deploy):
         "telemetry": False,
         "drop_params": True,
         "callbacks": ["hx_auth.request_fixes", "hx_auth.failover"],
+        "enable_post_custom_auth_checks": True,  # client keys' `expires` (README "Clients and keys")
     }
     invocation = helpers.ssh(GATEWAY, f"systemctl show -p InvocationID --value {UNIT}").strip()
     log = helpers.ssh(GATEWAY, f"journalctl _SYSTEMD_INVOCATION_ID={invocation} -o cat --no-pager")
