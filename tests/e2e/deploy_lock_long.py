@@ -33,7 +33,7 @@ def test_a_plain_deploy_waits_for_a_rollout_from_its_drain_to_the_gateway_back_o
             f"litellm_version={OTHER}",
         ],
         cwd=helpers.REPO,
-        env=rollout_env(rf.key),
+        env=rollout_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

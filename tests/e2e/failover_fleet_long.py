@@ -1,15 +1,13 @@
 """Issue 22, beyond `make test` (`make test-long`): on the failover fleet (3 gateways x 2 workers on
-hx-cache's Redis, behind hx-lb), a client key's rotation under traffic and its revocation, and the
-master key kept to the operator (`master_key_models: false`).
+hx-cache's Redis, behind hx-lb), a client key's rotation under traffic and its revocation.
 
 Out of `make test` because they did not pass on the integrated branch of 2026-12-08 (one full run)
-and cost a rollout and two deploys of 2-worker gateways; see CHANGELOG.
+and cost a rollout of 2-worker gateways; see CHANGELOG.
 """
 
 from __future__ import annotations
 
 from tests.e2e.fleet_clients import (  # noqa: F401 - collected here, on this module's own fleet
     test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_line,
-    test_the_master_key_can_be_the_operators_only,
 )
 from tests.e2e.test_failover_fleet import fleet_on_redis  # noqa: F401 - the module's fleet fixture

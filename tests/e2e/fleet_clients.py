@@ -201,7 +201,7 @@ def test_a_key_rotation_under_traffic_fails_no_request_and_revocation_is_one_lin
         revoked = subprocess.run(
             rollout_support.rollout_cmd(rf, "--group-data", short),
             cwd=helpers.REPO,
-            env={**rollout_support.rollout_env(rf.key), **helpers.DEFAULT_SERVING},
+            env={**rollout_support.rollout_env(), **helpers.DEFAULT_SERVING},
             capture_output=True,
             text=True,
             timeout=900,

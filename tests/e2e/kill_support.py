@@ -1,5 +1,5 @@
 """Kill a deploy for real: run pyinfra on the local fleet and SIGKILL it at a chosen moment, then
-check that a plain re-run converges. Used by tests/e2e/test_deploy_kill.py (a deterministic
+check that a plain re-run converges. Used by tests/e2e/deploy_kill_long.py (a deterministic
 subset) and tests/e2e/kill_matrix.py (`make kill-matrix`: every step boundary and random moments).
 
 A moment is "N s after the run began", or "N s after pyinfra printed `Starting operation: <op>`"

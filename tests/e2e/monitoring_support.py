@@ -1,5 +1,5 @@
 """The monitored fleet's helpers: Prometheus's API on hx-mon, the pager's notifications, a
-gateway's /metrics with the scrape token (tests/e2e/test_monitoring.py)."""
+gateway's /metrics with the scrape token (tests/e2e/monitoring_long.py)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def test_a_restart_with_no_other_gateway_up_warns_and_goes_on(healthy):
     # Only the canary: the others stay out of rotation, as an operator left them.
     run = subprocess.run(
         [sys.executable, "-m", "rollout", helpers.INVENTORY, "--limit", canary],
-        cwd=helpers.REPO, env=rollout_env(healthy.key), capture_output=True, text=True, timeout=900,
+        cwd=helpers.REPO, env=rollout_env(), capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]

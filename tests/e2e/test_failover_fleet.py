@@ -31,6 +31,7 @@ from tests.e2e import fleet_clients, helpers, rollout_support
 from tests.e2e.fleet_clients import (  # noqa: F401 - collected in this module, on its fleet
     test_a_clients_limit_is_counted_once_for_the_whole_fleet,
     test_clients_see_their_models_and_openais_refusals,
+    test_the_master_key_can_be_the_operators_only,
 )
 
 GROUP = "hx-chat"
