@@ -7,6 +7,7 @@ so changing the package list (or the post-build tweaks) builds a new one automat
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -46,11 +47,23 @@ def rootfs_path() -> Path:
 
 
 def ensure_rootfs(log=print) -> Path:
-    """Return the cached tree, building it first when it is missing (about 80 s)."""
+    """Return the cached tree, building it first when it is missing (about 80 s).
+
+    Several processes may ask at once (make test's two workers on a fresh cache key): the first
+    builds under an exclusive lock on the cache, the others wait on it and then find the tree.
+    Without it both ran debootstrap in the same .building directory ("mknod ... File exists")."""
     target = rootfs_path()
     if (target / ".hx-complete").exists():
         return target
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".hx-complete").exists():  # built by the process we waited for
+            return target
+        return _build(target, log)
+
+
+def _build(target: Path, log) -> Path:
     building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     log(f"building the {SUITE} root filesystem with debootstrap (cached afterwards) ...")
