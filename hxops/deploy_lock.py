@@ -153,6 +153,17 @@ def holder_lines(what: str) -> str:
     return "\n".join(f"{k}={v.replace(chr(10), ' ')}" for k, v in fields.items())
 
 
+# The host data ssh_command reads: pyinfra's SSH connector settings (tasks/lock.py, the rollout).
+SSH_KEYS = (
+    "ssh_hostname",
+    "ssh_port",
+    "ssh_user",
+    "ssh_key",
+    "ssh_known_hosts_file",
+    "ssh_strict_host_key_checking",
+)
+
+
 def ssh_command(data: dict, remote: str) -> list[str]:
     """OpenSSH's argv for a host from its pyinfra SSH data (the keys pyinfra's connector reads)."""
     argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]

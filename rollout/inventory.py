@@ -11,17 +11,14 @@ import json
 import sys
 from pathlib import Path
 
+from hxops.deploy_lock import SSH_KEYS
+
 REPO = Path(__file__).resolve().parent.parent
 KEYS = (
     "gateway_ip",  # the gateway's address for the readiness watch
     "port",
     "deploy_lock_timeout",  # the deploy lock the rollout holds around each batch (hxops.deploy_lock)
-    "ssh_hostname",
-    "ssh_port",
-    "ssh_user",
-    "ssh_key",
-    "ssh_known_hosts_file",
-    "ssh_strict_host_key_checking",
+    *SSH_KEYS,
 )
 
 

@@ -17,14 +17,7 @@ from pyinfra import host, logger, state
 from hxops import deploy_lock, lock_hook
 from hxops.plan import GatewayPlan, refuse
 
-SSH_KEYS = (
-    "ssh_hostname",
-    "ssh_port",
-    "ssh_user",
-    "ssh_key",
-    "ssh_known_hosts_file",
-    "ssh_strict_host_key_checking",
-)
+SSH_KEYS = deploy_lock.SSH_KEYS
 
 
 def deploy_lock_step(plan: GatewayPlan) -> None:
